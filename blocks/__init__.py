@@ -1,0 +1,1 @@
+"""Prefect Blocks: ColdSend, Salesforce and Google Sheets credentials and saved sync configs."""

@@ -1,0 +1,429 @@
+"""The one Lead record every source yields: normalisation, validation, mapping and status order.
+
+Every source (Salesforce, Google Sheets, CSV) turns its raw records into `Lead` or `Reject`
+values through a `LeadBuilder`, so the rules for emails, duplicates and field mapping live in
+one place. Sinks receive `StatusUpdate` values and apply `advance` so a status never moves
+backwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+__all__ = [
+    "FINAL_STATUSES",
+    "STANDARD_FIELDS",
+    "FieldMapping",
+    "Lead",
+    "LeadBuilder",
+    "LeadSource",
+    "LeadStatus",
+    "MappingError",
+    "Reject",
+    "ResolvedMapping",
+    "StatusSink",
+    "StatusUpdate",
+    "WriteFailure",
+    "WriteResult",
+    "advance",
+    "is_final",
+    "normalize_email",
+    "parse_status",
+    "status_rank",
+]
+
+STANDARD_FIELDS = ("email", "first_name", "last_name", "company")
+
+
+# ---------------------------------------------------------------------------------------------
+# Statuses
+# ---------------------------------------------------------------------------------------------
+
+
+class LeadStatus(StrEnum):
+    """A ColdSend lead status."""
+
+    PENDING = "PENDING"
+    QUEUED = "QUEUED"
+    SENT = "SENT"
+    OPENED = "OPENED"
+    REPLIED = "REPLIED"
+    FAILED = "FAILED"
+    BOUNCED = "BOUNCED"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+    EXTERNAL = "EXTERNAL"
+
+
+FINAL_STATUSES = frozenset({LeadStatus.BOUNCED, LeadStatus.UNSUBSCRIBED, LeadStatus.FAILED})
+
+_RANK: dict[LeadStatus, int] = {
+    LeadStatus.EXTERNAL: 0,
+    LeadStatus.PENDING: 0,
+    LeadStatus.QUEUED: 1,
+    LeadStatus.SENT: 2,
+    LeadStatus.OPENED: 3,
+    LeadStatus.REPLIED: 4,
+    LeadStatus.FAILED: 5,
+    LeadStatus.BOUNCED: 5,
+    LeadStatus.UNSUBSCRIBED: 5,
+}
+
+
+def status_rank(status: LeadStatus) -> int:
+    """Position in PENDING < QUEUED < SENT < OPENED < REPLIED < (final statuses)."""
+    return _RANK[status]
+
+
+def is_final(status: LeadStatus) -> bool:
+    """BOUNCED, UNSUBSCRIBED and FAILED never change once reached."""
+    return status in FINAL_STATUSES
+
+
+def advance(current: LeadStatus | None, new: LeadStatus) -> LeadStatus:
+    """The status to hold after observing `new` when `current` is held: never backwards.
+
+    A final status is kept whatever arrives; a final status arriving replaces any non-final
+    one; otherwise the higher of the two in the order wins (ties keep `current`).
+    """
+    if current is None:
+        return new
+    if current in FINAL_STATUSES:
+        return current
+    if new in FINAL_STATUSES:
+        return new
+    return new if _RANK[new] > _RANK[current] else current
+
+
+def parse_status(value: object) -> LeadStatus | None:
+    """A status from a CRM cell or field, tolerant of case and spaces; None when blank or unknown."""
+    if value is None:
+        return None
+    text = str(value).strip().upper()
+    if not text:
+        return None
+    try:
+        return LeadStatus(text)
+    except ValueError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Emails
+# ---------------------------------------------------------------------------------------------
+
+# Pragmatic RFC 5322 "dot-atom" local part and a hostname of at least two labels.
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
+_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+_TLD_RE = re.compile(r"^(?:[a-z]{2,63}|xn--[a-z0-9-]{1,59})$")
+
+
+def normalize_email(value: object) -> tuple[str | None, str | None]:
+    """Return ``(email, None)`` for a valid address, lower-cased and trimmed, else ``(None, why)``.
+
+    Syntax only, no network lookups. An internationalised domain is converted to its ASCII
+    (IDNA) form; a non-ASCII local part is refused because sending infrastructure rarely
+    supports SMTPUTF8.
+    """
+    if value is None:
+        return None, "missing email"
+    text = str(value).strip().strip("<>").strip().lower()
+    if not text:
+        return None, "missing email"
+    if len(text) > 254:
+        return None, "invalid email: longer than 254 characters"
+    if any(ch.isspace() for ch in text):
+        return None, f"invalid email {text!r}: contains whitespace"
+    local, sep, domain = text.rpartition("@")
+    if not sep or not local or not domain:
+        return None, f"invalid email {text!r}: no '@' between a name and a domain"
+    if len(local) > 64:
+        return None, f"invalid email {text!r}: the part before '@' is longer than 64 characters"
+    if not local.isascii():
+        return None, f"invalid email {text!r}: non-ASCII characters before '@' are not supported"
+    if not _LOCAL_RE.match(local):
+        return None, f"invalid email {text!r}: the part before '@' is malformed"
+    if not domain.isascii():
+        try:
+            domain = domain.encode("idna").decode("ascii")
+        except UnicodeError:
+            return None, f"invalid email {text!r}: the domain is not a valid internationalised name"
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels):
+        return None, f"invalid email {text!r}: the domain is malformed"
+    if not _TLD_RE.match(labels[-1]):
+        return None, f"invalid email {text!r}: the domain has no valid top-level part"
+    return f"{local}@{domain}", None
+
+
+# ---------------------------------------------------------------------------------------------
+# Records
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True, frozen=True)
+class Lead:
+    """One valid prospect, as every source yields it.
+
+    Attributes:
+        email: Normalised address (trimmed, lower-case, IDNA domain).
+        first_name / last_name / company: Text, possibly empty.
+        custom_fields: Extra values uploaded as ColdSend custom fields.
+        source_id: The source's record id (Salesforce Id, sheet key column), if any.
+        row_number: 1-based data row in the source (header excluded), if the source has rows.
+        modified_at: The source's last-modified time (Salesforce SystemModstamp), if any.
+    """
+
+    email: str
+    first_name: str = ""
+    last_name: str = ""
+    company: str = ""
+    custom_fields: Mapping[str, str] = field(default_factory=dict)
+    source_id: str | None = None
+    row_number: int | None = None
+    modified_at: datetime | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class Reject:
+    """A source row that was not used, with a reason a person understands."""
+
+    reason: str
+    row_number: int | None = None
+    source_id: str | None = None
+    email: str = ""
+
+    @property
+    def where(self) -> str:
+        """'row 12', 'record 00Q...' or 'row 12 (record 00Q...)'."""
+        parts = []
+        if self.row_number is not None:
+            parts.append(f"row {self.row_number}")
+        if self.source_id:
+            parts.append(f"record {self.source_id}")
+        if len(parts) == 2:
+            return f"{parts[0]} ({parts[1]})"
+        return parts[0] if parts else "unknown row"
+
+
+class MappingError(ValueError):
+    """A mapping names a column or field the source does not have (raised before any read)."""
+
+
+class FieldMapping(BaseModel):
+    """Which source column or field feeds each lead field.
+
+    Standard fields map to ColdSend's email/first_name/last_name/company; `custom_fields` maps a
+    ColdSend custom field name to a source column. Column names are matched exactly first, then
+    ignoring case and surrounding spaces.
+
+    Example:
+        ```python
+        FieldMapping(email="Work Email", first_name="First", custom_fields={"industry": "Sector"})
+        ```
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    email: str = Field(default="email", min_length=1, description="Source column with the email.")
+    first_name: str | None = Field(default=None, description="Source column for first_name.")
+    last_name: str | None = Field(default=None, description="Source column for last_name.")
+    company: str | None = Field(default=None, description="Source column for company.")
+    custom_fields: dict[str, str] = Field(
+        default_factory=dict, description="ColdSend custom field name -> source column."
+    )
+
+    @field_validator("custom_fields")
+    @classmethod
+    def _no_standard_names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if not name.strip():
+                raise ValueError("custom field names must not be blank")
+            if name in STANDARD_FIELDS:
+                raise ValueError(f"custom field {name!r} clashes with a standard lead field")
+        return value
+
+    def wanted(self) -> dict[str, str]:
+        """Lead field (custom ones prefixed ``custom:``) -> source column, as configured."""
+        out: dict[str, str] = {"email": self.email}
+        for name in ("first_name", "last_name", "company"):
+            column = getattr(self, name)
+            if column:
+                out[name] = column
+        for custom, column in self.custom_fields.items():
+            out[f"custom:{custom}"] = column
+        return out
+
+    def resolve(self, available: Collection[str], *, source: str) -> ResolvedMapping:
+        """Match the mapping to the source's columns, or raise `MappingError` naming each miss."""
+        exact = set(available)
+        folded: dict[str, str] = {}
+        for name in available:
+            folded.setdefault(name.strip().casefold(), name)
+        resolved: dict[str, str] = {}
+        missing: list[str] = []
+        for lead_field, column in self.wanted().items():
+            if column in exact:
+                resolved[lead_field] = column
+            elif column.strip().casefold() in folded:
+                resolved[lead_field] = folded[column.strip().casefold()]
+            else:
+                missing.append(f"{column!r} (mapped to {lead_field.removeprefix('custom:')})")
+        if missing:
+            shown = ", ".join(repr(a) for a in list(available)[:30])
+            raise MappingError(
+                f"{source} has no column or field {'; '.join(missing)}. Available: {shown or 'none'}"
+            )
+        return ResolvedMapping(resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedMapping:
+    """A `FieldMapping` matched to a source's actual column names."""
+
+    columns: Mapping[str, str]
+
+    @property
+    def source_columns(self) -> list[str]:
+        return list(dict.fromkeys(self.columns.values()))
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+class LeadBuilder:
+    """Turns raw source records into `Lead` or `Reject`, detecting duplicates within a source.
+
+    The first occurrence of an email wins; later ones are rejected naming the first.
+    """
+
+    def __init__(self, mapping: ResolvedMapping) -> None:
+        cols = mapping.columns
+        self._email = cols["email"]
+        self._first = cols.get("first_name")
+        self._last = cols.get("last_name")
+        self._company = cols.get("company")
+        self._custom = [
+            (k.removeprefix("custom:"), v) for k, v in cols.items() if k[:7] == "custom:"
+        ]
+        self._seen: dict[str, str] = {}
+
+    def build(
+        self,
+        record: Mapping[str, Any],
+        *,
+        row_number: int | None = None,
+        source_id: str | None = None,
+        modified_at: datetime | None = None,
+    ) -> Lead | Reject:
+        raw_email = record.get(self._email)
+        email, why = normalize_email(raw_email)
+        if email is None:
+            return Reject(
+                reason=why or "invalid email",
+                row_number=row_number,
+                source_id=source_id,
+                email=_text(raw_email),
+            )
+        where = (
+            f"row {row_number}"
+            if row_number is not None
+            else (f"record {source_id}" if source_id else "an earlier record")
+        )
+        first = self._seen.get(email)
+        if first is not None:
+            return Reject(
+                reason=f"duplicate email {email!r}: already read at {first}",
+                row_number=row_number,
+                source_id=source_id,
+                email=email,
+            )
+        self._seen[email] = where
+        return Lead(
+            email=email,
+            first_name=_text(record.get(self._first)) if self._first else "",
+            last_name=_text(record.get(self._last)) if self._last else "",
+            company=_text(record.get(self._company)) if self._company else "",
+            custom_fields={k: _text(record.get(v)) for k, v in self._custom},
+            source_id=source_id,
+            row_number=row_number,
+            modified_at=modified_at,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Source and sink protocols
+# ---------------------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class LeadSource(Protocol):
+    """Anything that yields leads page by page. Mapping problems raise before the first yield."""
+
+    def read(self, *, since: datetime | None = None) -> Iterator[Lead | Reject]:
+        """Stream every record modified after `since` (all when None) as a Lead or Reject."""
+        ...
+
+
+@dataclass(slots=True, frozen=True)
+class StatusUpdate:
+    """A campaign result for one email, to be written onto the record it came from."""
+
+    email: str
+    status: LeadStatus
+    source_id: str | None = None
+
+
+@dataclass(slots=True, frozen=True)
+class WriteFailure:
+    """A record the sink could not write, and why."""
+
+    key: str
+    reason: str
+
+
+@dataclass(slots=True)
+class WriteResult:
+    """What a sink did with a batch of `StatusUpdate` values.
+
+    ``received == written + unchanged + not_found + len(failures) + held_back``.
+    ``held_back`` counts updates ignored because the record already holds a later status.
+    """
+
+    received: int = 0
+    written: int = 0
+    unchanged: int = 0
+    held_back: int = 0
+    not_found: list[str] = field(default_factory=list)
+    failures: list[WriteFailure] = field(default_factory=list)
+    requests: int = 0
+
+    @property
+    def balanced(self) -> bool:
+        return self.received == (
+            self.written
+            + self.unchanged
+            + self.held_back
+            + len(self.not_found)
+            + len(self.failures)
+        )
+
+
+@runtime_checkable
+class StatusSink(Protocol):
+    """Writes statuses back: reads current values, never moves a status backwards, writes changes."""
+
+    def write_statuses(self, updates: Iterable[StatusUpdate]) -> WriteResult: ...

@@ -1,0 +1,1 @@
+"""Prefect flows and tasks: sync leads, launch campaigns, write statuses back."""

@@ -1,0 +1,1 @@
+"""Loopback emulators of ColdSend, Salesforce and Google Sheets (dry runs, the demo, CI)."""
