@@ -1,0 +1,40 @@
+"""The layer rules of design.md: connectors/ never imports Prefect, flows/ never speaks HTTP."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _imports(package: str) -> list[tuple[Path, str]]:
+    found: list[tuple[Path, str]] = []
+    for path in sorted((ROOT / package).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found.extend((path, alias.name) for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                found.append((path, node.module))
+    return found
+
+
+@pytest.mark.parametrize(
+    ("package", "forbidden"),
+    [
+        ("connectors", ("prefect", "blocks", "flows", "sandbox")),
+        ("sandbox", ("prefect", "blocks", "flows", "connectors")),
+        ("blocks", ("flows", "sandbox")),
+        ("flows", ("httpx", "requests", "urllib3", "http.client")),
+    ],
+)
+def test_layer_imports(package: str, forbidden: tuple[str, ...]) -> None:
+    bad = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path, name in _imports(package)
+        if any(name == f or name.startswith(f + ".") for f in forbidden)
+    ]
+    assert not bad, "\n".join(bad)
