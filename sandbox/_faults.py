@@ -81,10 +81,11 @@ class FaultInjector:
         if drop_draw < cfg.drop_rate:
             if when_draw >= cfg.drop_after_processing_share:
                 self.injected["drops_before"] += 1
-                raise InjectedConnectionDrop(path)
-            self.injected["drops_after"] += 1
-            await self.app(scope, receive, _swallow)
-            # Start a response and die mid-body so the client sees a broken connection.
+            else:
+                self.injected["drops_after"] += 1
+                await self.app(scope, receive, _swallow)
+            # Promise a body and die: raised before any response, uvicorn would answer a tidy
+            # 500 instead of the broken connection a drop should be.
             await send(
                 {
                     "type": "http.response.start",
