@@ -1,0 +1,414 @@
+"""ColdSend statuses written back onto Salesforce Leads/Contacts: read, never backwards, write only changes."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors.leads import (
+    LeadStatus,
+    MappingError,
+    StatusUpdate,
+    WriteFailure,
+    WriteResult,
+    advance,
+    normalize_email,
+    parse_status,
+)
+from connectors.salesforce.budget import ApiBudget
+from connectors.salesforce.connection import SalesforceConnection
+from connectors.salesforce.soql import ObjectInfo, literal, select_query
+
+__all__ = ["SalesforceStatusSink", "StatusFields"]
+
+_COMPOSITE_MAX = 200  # records per composite sObject collection call
+_REST_IN_CHARS = 8_000  # IN-list text per REST query: the whole URL must stay under 16 KB
+_BULK_IN_CHARS = 90_000  # IN-list text per Bulk query: SOQL statements stop at 100,000 chars
+_BULK_PAGE = 50_000
+_NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_TEXT_TYPES = frozenset({"string", "picklist", "textarea"})
+
+
+class StatusFields(BaseModel):
+    """Which fields of the object receive the status and the flags derived from it.
+
+    A flag is set to true when the status implies it (opened: OPENED or REPLIED; replied:
+    REPLIED; unsubscribed: UNSUBSCRIBED; bounced: BOUNCED) and is otherwise left as the CRM
+    holds it, so a person's manual opt-out is never cleared. None disables a flag.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    status: str = Field(
+        default="ColdSend_Status__c", description="Text/picklist field for the status."
+    )
+    opened: str | None = Field(
+        default="ColdSend_Opened__c", description="Checkbox set when opened."
+    )
+    replied: str | None = Field(default="ColdSend_Replied__c", description="Checkbox set on reply.")
+    unsubscribed: str | None = Field(
+        default="HasOptedOutOfEmail", description="Checkbox set when the lead unsubscribed."
+    )
+    bounced: str | None = Field(
+        default="ColdSend_Bounced__c", description="Checkbox set on bounce."
+    )
+
+    @field_validator("status", "opened", "replied", "unsubscribed", "bounced")
+    @classmethod
+    def _field_name(cls, value: str | None) -> str | None:
+        if value is not None and not _NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not a Salesforce field name")
+        return value
+
+    def flags(self) -> list[tuple[str, frozenset[LeadStatus]]]:
+        """(field, statuses that set it) for each enabled flag."""
+        table = [
+            (self.opened, frozenset({LeadStatus.OPENED, LeadStatus.REPLIED})),
+            (self.replied, frozenset({LeadStatus.REPLIED})),
+            (self.unsubscribed, frozenset({LeadStatus.UNSUBSCRIBED})),
+            (self.bounced, frozenset({LeadStatus.BOUNCED})),
+        ]
+        return [(name, statuses) for name, statuses in table if name]
+
+
+@dataclass(slots=True)
+class _Target:
+    """One update, folded with any later updates for the same key."""
+
+    key: str
+    status: LeadStatus
+    count: int = 1
+    record_ids: list[str] = field(default_factory=list)
+
+
+def _chunks_by_chars(values: Sequence[str], budget: int, max_items: int) -> Iterator[list[str]]:
+    chunk: list[str] = []
+    size = 0
+    for value in values:
+        cost = len(value) + 2
+        if chunk and (size + cost > budget or len(chunk) >= max_items):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(value)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def _composite_patch(sf: Any, *, payload: dict[str, Any]) -> Any:
+    return sf.restful("composite/sobjects", method="PATCH", json=payload)
+
+
+def _is_true(value: Any) -> bool:
+    return value is True or (isinstance(value, str) and value.lower() == "true")
+
+
+class SalesforceStatusSink:
+    """Writes ColdSend statuses onto Salesforce records, changing only what must change.
+
+    For a batch of updates it validates the fields against describe(), reads the records'
+    current values (REST ``Id IN (...)`` queries, or Bulk 2.0 queries for large batches),
+    applies `connectors.leads.advance` so a status never moves backwards, and writes only
+    records whose values change: composite sObject collection PATCHes of 200 for small sets,
+    one Bulk 2.0 update job at `bulk_threshold` records or more.
+
+    Example:
+        ```python
+        sink = SalesforceStatusSink(conn, fields=StatusFields())
+        result = sink.write_statuses([StatusUpdate("ada@example.com", LeadStatus.OPENED, "00Q...")])
+        ```
+    """
+
+    def __init__(
+        self,
+        conn: SalesforceConnection,
+        *,
+        object_name: Literal["Lead", "Contact"] = "Lead",
+        fields: StatusFields | None = None,
+        match_by: Literal["id", "email"] = "id",
+        bulk_threshold: int = 2_000,
+        budget: ApiBudget | None = None,
+        bulk_poll_seconds: float = 2.0,
+    ) -> None:
+        """Args:
+        conn: The connection to write through.
+        object_name: "Lead" or "Contact".
+        fields: Target fields; `StatusFields()` defaults.
+        match_by: "id" uses each update's source_id; "email" matches the Email field (every
+            record with that email is updated).
+        bulk_threshold: From this many changed records on, write with one Bulk 2.0 job (and
+            read with Bulk 2.0 queries).
+        budget: Refuses batches needing too much of the daily allocation; ApiBudget() default.
+        bulk_poll_seconds: First wait before polling a Bulk 2.0 job.
+        """
+        if object_name not in ("Lead", "Contact"):
+            raise ValueError(f"object_name must be 'Lead' or 'Contact', got {object_name!r}")
+        if match_by not in ("id", "email"):
+            raise ValueError(f"match_by must be 'id' or 'email', got {match_by!r}")
+        if bulk_threshold < 1:
+            raise ValueError("bulk_threshold must be >= 1")
+        self.conn = conn
+        self.object_name = object_name
+        self.fields = fields or StatusFields()
+        self.match_by = match_by
+        self.bulk_threshold = bulk_threshold
+        self.budget = budget if budget is not None else ApiBudget()
+        self.bulk_poll_seconds = bulk_poll_seconds
+        self._checked: ObjectInfo | None = None
+        self._status_field = self.fields.status
+        self._flag_fields: list[tuple[str, frozenset[LeadStatus]]] = []
+
+    def __repr__(self) -> str:
+        return (
+            f"SalesforceStatusSink(object_name={self.object_name!r}, match_by={self.match_by!r}, "
+            f"fields={self.fields!r})"
+        )
+
+    def _info(self) -> ObjectInfo:
+        """Describe once, check the target fields, and remember their canonical names."""
+        if self._checked is None:
+            info = self.conn.describe(self.object_name)
+            problems = []
+            flags: list[tuple[str, frozenset[LeadStatus]]] = []
+            status = info.fields.get(self.fields.status.lower())
+            if status is None:
+                problems.append(f"{self.fields.status!r} (status) does not exist")
+            elif not status.updateable:
+                problems.append(f"{status.name!r} (status) is not updateable")
+            elif status.type not in _TEXT_TYPES:
+                problems.append(f"{status.name!r} is a {status.type} field, not text or picklist")
+            for name, sets in self.fields.flags():
+                found = info.fields.get(name.lower())
+                if found is None:
+                    problems.append(f"{name!r} (flag) does not exist")
+                elif not found.updateable:
+                    problems.append(f"{found.name!r} (flag) is not updateable")
+                elif found.type != "boolean":
+                    problems.append(f"{found.name!r} is a {found.type} field, not a checkbox")
+                else:
+                    flags.append((found.name, sets))
+            if problems or status is None:
+                raise MappingError(f"Salesforce {info.name} status fields: " + "; ".join(problems))
+            self._status_field = status.name
+            self._flag_fields = flags
+            self._checked = info
+        return self._checked
+
+    def write_statuses(self, updates: Iterable[StatusUpdate]) -> WriteResult:
+        """Write `updates` back; every update lands in the returned `WriteResult`.
+
+        Raises:
+            MappingError: a status or flag field missing, read-only or of the wrong type.
+            SalesforceBudgetExceeded: the batch needs too much of today's allocation.
+            SalesforceError: Salesforce refused a read or a whole write request.
+        """
+        start = self.conn.request_count
+        info = self._info()
+        result = WriteResult()
+        targets: dict[str, _Target] = {}
+        for update in updates:
+            result.received += 1
+            key = self._key(update)
+            if key is None:
+                what = "no source_id" if self.match_by == "id" else "an invalid email"
+                result.failures.append(
+                    WriteFailure(key=update.email or "?", reason=f"update has {what} to match by")
+                )
+                continue
+            target = targets.get(key)
+            if target is None:
+                targets[key] = _Target(key, update.status)
+            else:
+                # Several results for one record: the furthest status wins, like in the CRM.
+                target.status = advance(target.status, update.status)
+                target.count += 1
+        if not targets:
+            result.requests = self.conn.request_count - start
+            return result
+
+        large = len(targets) >= self.bulk_threshold
+        read_cost = self._read_estimate(list(targets), large)
+        write_cost = 7 if large else math.ceil(len(targets) / _COMPOSITE_MAX)
+        self.budget.check(
+            self.conn,
+            read_cost + write_cost,
+            what=f"writing {len(targets)} {info.name} statuses",
+        )
+
+        current = self._read_current(info, list(targets), large)
+        changes: dict[str, dict[str, Any]] = {}
+        outcome: dict[str, str] = {}
+        for key, target in targets.items():
+            records = current.get(key)
+            if not records:
+                outcome[key] = "not_found"
+                continue
+            behind = False
+            for record in records:
+                held = parse_status(record.get(self._status_field))
+                new = advance(held, target.status)
+                behind = behind or new != target.status
+                diff: dict[str, Any] = {}
+                if new != held:
+                    diff[self._status_field] = new.value
+                for flag, sets in self._flag_fields:
+                    if new in sets and not _is_true(record.get(flag)):
+                        diff[flag] = True
+                if diff:
+                    changes[record["Id"]] = diff
+                    target.record_ids.append(record["Id"])
+            if not target.record_ids:
+                outcome[key] = "held_back" if behind else "unchanged"
+
+        failed = (
+            self._write(info, changes, bulk=len(changes) >= self.bulk_threshold) if changes else {}
+        )
+        for key, target in targets.items():
+            kind = outcome.get(key)
+            if kind is None:
+                errors = [failed[rid] for rid in target.record_ids if rid in failed]
+                if errors:
+                    result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))
+                else:
+                    result.written += 1
+            elif kind == "not_found":
+                result.not_found.extend([key] * target.count)
+                continue
+            elif kind == "held_back":
+                result.held_back += 1
+            else:
+                result.unchanged += 1
+            # Extra updates for the same record were folded into this one.
+            result.held_back += target.count - 1
+        result.requests = self.conn.request_count - start
+        return result
+
+    # -- matching and reading -----------------------------------------------------------------
+
+    def _key(self, update: StatusUpdate) -> str | None:
+        if self.match_by == "id":
+            return update.source_id or None
+        email, _ = normalize_email(update.email)
+        return email
+
+    def _match_field(self) -> str:
+        return "Id" if self.match_by == "id" else "Email"
+
+    def _read_estimate(self, keys: list[str], large: bool) -> int:
+        literals = [literal(k) for k in keys]
+        budget = _BULK_IN_CHARS if large else _REST_IN_CHARS
+        chunks = sum(1 for _ in _chunks_by_chars(literals, budget, 100_000))
+        return chunks * (3 if large else 1)
+
+    def _read_current(
+        self, info: ObjectInfo, keys: list[str], large: bool
+    ) -> dict[str, list[dict[str, Any]]]:
+        """Key -> records holding it (several when matching by a shared email)."""
+        names = [self._status_field, *[n for n, _ in self._flag_fields]]
+        match = self._match_field()
+        select = list(dict.fromkeys(["Id", "Email", *[info.field(n).name for n in names]]))
+        out: dict[str, list[dict[str, Any]]] = {}
+        literals = [literal(k) for k in keys]
+        budget = _BULK_IN_CHARS if large else _REST_IN_CHARS
+        for chunk in _chunks_by_chars(literals, budget, 100_000):
+            where = f"{match} IN ({', '.join(chunk)})"
+            soql = select_query(info, select, where=[where], order_by=["Id"])
+            rows = self._bulk_query(info, soql) if large else self.conn.query_records(soql)
+            for row in rows:
+                raw = row.get(match)
+                key = raw if self.match_by == "id" else normalize_email(raw)[0]
+                if key is not None:
+                    out.setdefault(str(key), []).append(row)
+        return out
+
+    def _bulk_query(self, info: ObjectInfo, soql: str) -> Iterator[dict[str, Any]]:
+        def run(sf: Any) -> list[str]:
+            handler = getattr(sf.bulk2, info.name)
+            return [
+                str(p)
+                for p in handler.query(soql, max_records=_BULK_PAGE, wait=self.bulk_poll_seconds)
+            ]
+
+        for text in self.conn.call(run):
+            reader = csv.reader(io.StringIO(text))
+            header = next(reader, None)
+            if header is None:
+                continue
+            for cells in reader:
+                yield dict(zip(header, cells, strict=True))
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def _write(
+        self, info: ObjectInfo, changes: dict[str, dict[str, Any]], *, bulk: bool
+    ) -> dict[str, str]:
+        """Apply `changes` (record Id -> field values); return record Id -> error text."""
+        if bulk:
+            return self._write_bulk(info, changes)
+        failed: dict[str, str] = {}
+        ids = list(changes)
+        for i in range(0, len(ids), _COMPOSITE_MAX):
+            batch = ids[i : i + _COMPOSITE_MAX]
+            payload = {
+                "allOrNone": False,
+                "records": [
+                    {"attributes": {"type": info.name}, "id": rid, **changes[rid]} for rid in batch
+                ],
+            }
+            answers: list[dict[str, Any]] = self.conn.call(
+                partial(_composite_patch, payload=payload)
+            )
+            seen = set()
+            for rid, answer in zip(batch, answers or [], strict=False):
+                seen.add(rid)
+                if not answer.get("success"):
+                    errors = answer.get("errors") or [{}]
+                    failed[rid] = "; ".join(
+                        f"{e.get('statusCode', 'ERROR')}: {e.get('message', '')}" for e in errors
+                    )
+            for rid in batch:
+                if rid not in seen:
+                    failed[rid] = "no result returned for this record"
+        return failed
+
+    def _write_bulk(self, info: ObjectInfo, changes: dict[str, dict[str, Any]]) -> dict[str, str]:
+        columns = sorted({name for diff in changes.values() for name in diff})
+        rows = []
+        for rid, diff in changes.items():
+            row = {"Id": rid}
+            for name in columns:
+                value = diff.get(name)
+                # An empty cell leaves the field as it is in a Bulk update.
+                row[name] = "" if value is None else ("true" if value is True else str(value))
+            rows.append(row)
+
+        def run(sf: Any) -> dict[str, str]:
+            handler = getattr(sf.bulk2, info.name)
+            failed: dict[str, str] = {}
+            # The library splits only past 100 MB; 10,000 status rows are well under 1 MB.
+            for job in handler.update(records=rows, wait=self.bulk_poll_seconds):
+                if int(job["numberRecordsFailed"]):
+                    text = handler.get_failed_records(job["job_id"])
+                    for record in csv.DictReader(io.StringIO(text)):
+                        rid = record.get("Id") or record.get("sf__Id") or ""
+                        failed[rid] = record.get("sf__Error") or "failed"
+                if int(job["numberRecordsProcessed"]) < int(job["numberRecordsTotal"]):
+                    # Only successfulResults tells which rows were processed.
+                    text = handler.get_successful_records(job["job_id"])
+                    done = {
+                        r.get("Id") or r.get("sf__Id") for r in csv.DictReader(io.StringIO(text))
+                    }
+                    for rid in changes:
+                        if rid not in done and rid not in failed:
+                            failed[rid] = "not processed by the Bulk 2.0 job"
+            return failed
+
+        return self.conn.call(run)

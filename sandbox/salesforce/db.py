@@ -1,0 +1,389 @@
+"""SQLite storage for the Salesforce emulator: Lead and Contact tables, ids, describe, writes.
+
+Values are stored the way the API shows them: datetimes as ``2024-01-01T00:00:00.000+0000``
+strings (UTC, so text order is time order), booleans as 0/1. Every write bumps
+SystemModstamp and LastModifiedDate from a clock that never goes backwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sandbox.salesforce.soql import Query, SoqlError, compile_query, format_datetime
+
+__all__ = [
+    "OBJECTS",
+    "Database",
+    "FieldDef",
+    "RecordError",
+    "make_id",
+]
+
+_B62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_CHECKSUM = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+
+
+def make_id(prefix: str, number: int) -> str:
+    """An 18-character Salesforce id: 3-char key prefix, 12 base-62 digits, 3-char checksum."""
+    digits = []
+    for _ in range(12):
+        number, rem = divmod(number, 62)
+        digits.append(_B62[rem])
+    base = prefix + "".join(reversed(digits))
+    suffix = ""
+    for chunk in range(3):
+        bits = 0
+        for pos, ch in enumerate(base[chunk * 5 : chunk * 5 + 5]):
+            if "A" <= ch <= "Z":
+                bits |= 1 << pos
+        suffix += _CHECKSUM[bits]
+    return base + suffix
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDef:
+    """A field of an emulated object, with the describe() attributes clients look at."""
+
+    name: str
+    type: str
+    label: str
+    updateable: bool = True
+    length: int = 0
+    restricted: tuple[str, ...] = ()  # allowed values of a restricted picklist
+
+    @property
+    def nillable(self) -> bool:
+        return self.updateable and self.type != "boolean"
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "type": self.type,
+            "length": self.length,
+            "nillable": self.nillable,
+            "updateable": self.updateable,
+            "createable": self.updateable,
+            "filterable": True,
+            "sortable": True,
+            "custom": self.name.endswith("__c"),
+            "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
+            "restrictedPicklist": bool(self.restricted),
+            "picklistValues": [
+                {"value": v, "label": v, "active": True, "defaultValue": False}
+                for v in self.restricted
+            ],
+        }
+
+
+_SOAP_TYPES = {
+    "id": "tns:ID",
+    "boolean": "xsd:boolean",
+    "datetime": "xsd:dateTime",
+    "date": "xsd:date",
+    "double": "xsd:double",
+}
+
+
+_LEAD_STATUSES = (
+    "Open - Not Contacted",
+    "Working - Contacted",
+    "Closed - Converted",
+    "Closed - Not Converted",
+)
+
+
+def _fields(company: bool) -> list[FieldDef]:
+    out = [
+        FieldDef("Id", "id", "Record ID", updateable=False, length=18),
+        FieldDef("FirstName", "string", "First Name", length=40),
+        FieldDef("LastName", "string", "Last Name", length=80),
+    ]
+    if company:
+        out.append(FieldDef("Company", "string", "Company", length=255))
+    out += [
+        FieldDef("Email", "email", "Email", length=80),
+        FieldDef("LeadSource", "picklist", "Lead Source", length=255),
+        FieldDef("Country", "string", "Country", length=80),
+        FieldDef("Status", "picklist", "Status", length=255, restricted=_LEAD_STATUSES),
+        FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"),
+        FieldDef("ColdSend_Status__c", "picklist", "ColdSend Status", length=255),
+        FieldDef("ColdSend_Opened__c", "boolean", "ColdSend Opened"),
+        FieldDef("ColdSend_Replied__c", "boolean", "ColdSend Replied"),
+        FieldDef("ColdSend_Bounced__c", "boolean", "ColdSend Bounced"),
+        FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
+        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
+        FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
+    ]
+    return out
+
+
+class _Object:
+    def __init__(self, name: str, prefix: str, fields: list[FieldDef]) -> None:
+        self.name = name
+        self.prefix = prefix
+        self.fields = fields
+        self.by_lower = {f.name.lower(): f for f in fields}
+        self.names = [f.name for f in fields]
+        self.booleans = {f.name for f in fields if f.type == "boolean"}
+
+
+OBJECTS: dict[str, _Object] = {
+    "Lead": _Object("Lead", "00Q", _fields(company=True)),
+    "Contact": _Object("Contact", "003", _fields(company=False)),
+}
+
+
+class RecordError(Exception):
+    """A record-level write error, reported per record like Salesforce does."""
+
+    def __init__(self, code: str, message: str, fields: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.fields = list(fields)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+
+class Database:
+    """The emulator's records; thread-safe through one lock (the app runs on one event loop)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._conn = sqlite3.connect(path or ":memory:", check_same_thread=False)
+        self._conn.execute("PRAGMA journal_mode=MEMORY")
+        self._conn.execute("PRAGMA synchronous=OFF")
+        self._last_stamp = ""
+        self._create()
+        with self._lock:
+            existing = sum(
+                int(self._conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
+                for name in OBJECTS
+            )
+        self._counter = itertools.count(existing + 1)
+
+    def _create(self) -> None:
+        with self._lock:
+            for obj in OBJECTS.values():
+                cols = ", ".join(
+                    f'"{f.name}" {"INTEGER" if f.type == "boolean" else "TEXT"}'
+                    + (" PRIMARY KEY" if f.name == "Id" else "")
+                    for f in obj.fields
+                )
+                self._conn.execute(f'CREATE TABLE IF NOT EXISTS "{obj.name}" ({cols})')
+                self._conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{obj.name}_modstamp" '
+                    f'ON "{obj.name}" ("SystemModstamp", "Id")'
+                )
+                self._conn.execute(
+                    f'CREATE INDEX IF NOT EXISTS "{obj.name}_email" '
+                    f'ON "{obj.name}" ("Email" COLLATE NOCASE)'
+                )
+
+    def reset(self) -> None:
+        """Delete every record."""
+        with self._lock:
+            for obj in OBJECTS.values():
+                self._conn.execute(f'DELETE FROM "{obj.name}"')
+            self._conn.commit()
+            self._counter = itertools.count(1)
+            self._last_stamp = ""
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    @staticmethod
+    def object(name: str) -> _Object:
+        """The object definition, matched case-insensitively, or KeyError."""
+        for obj_name, obj in OBJECTS.items():
+            if obj_name.lower() == name.lower():
+                return obj
+        raise KeyError(name)
+
+    def now(self) -> str:
+        """A SystemModstamp for a write now; never earlier than the previous one."""
+        stamp = format_datetime(datetime.now(UTC))
+        if stamp < self._last_stamp:
+            stamp = self._last_stamp
+        self._last_stamp = stamp
+        return stamp
+
+    def new_id(self, obj: _Object) -> str:
+        return make_id(obj.prefix, next(self._counter))
+
+    def to_api(self, obj: _Object, names: Sequence[str], row: Sequence[Any]) -> dict[str, Any]:
+        """A row as the REST API shows it (booleans as JSON booleans)."""
+        out: dict[str, Any] = {}
+        for name, value in zip(names, row, strict=True):
+            out[name] = bool(value) if name in obj.booleans and value is not None else value
+        return out
+
+    def coerce(self, obj: _Object, values: Mapping[str, Any], *, from_csv: bool) -> dict[str, Any]:
+        """Validate a write's field values and convert them to stored form.
+
+        Raises:
+            RecordError: unknown, read-only or ill-typed fields.
+        """
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            spec = obj.by_lower.get(key.lower())
+            if spec is None:
+                raise RecordError(
+                    "INVALID_FIELD", f"No such column '{key}' on sobject of type {obj.name}", [key]
+                )
+            if not spec.updateable:
+                raise RecordError(
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    f"Unable to create/update fields: {spec.name}.",
+                    [spec.name],
+                )
+            if from_csv:
+                if value == "":
+                    continue  # Bulk API: an empty cell leaves the field unchanged
+                if value == "#N/A":
+                    value = None
+            if spec.type == "boolean":
+                if from_csv and isinstance(value, str) and value.lower() in ("true", "false"):
+                    value = value.lower() == "true"
+                if not isinstance(value, bool):
+                    raise RecordError(
+                        "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                        f"{spec.label}: value not of required type: {value!r}",
+                        [spec.name],
+                    )
+                out[spec.name] = 1 if value else 0
+            elif value is None or isinstance(value, str):
+                if spec.restricted and value not in spec.restricted:
+                    raise RecordError(
+                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                        f"{spec.label}: bad value for restricted picklist field: {value}",
+                        [spec.name],
+                    )
+                if isinstance(value, str) and spec.length and len(value) > spec.length:
+                    raise RecordError(
+                        "STRING_TOO_LONG",
+                        f"{spec.label}: data value too large (max length={spec.length})",
+                        [spec.name],
+                    )
+                out[spec.name] = value
+            else:
+                raise RecordError(
+                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                    f"{spec.label}: value not of required type: {value!r}",
+                    [spec.name],
+                )
+        return out
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    def run_query(self, query: Query) -> tuple[_Object, list[str], list[tuple[Any, ...]] | int]:
+        """Execute a parsed query: (object, field names, rows) or the COUNT() number.
+
+        Raises:
+            SoqlError: unknown object (INVALID_TYPE) or field (INVALID_FIELD).
+        """
+        try:
+            obj = self.object(query.object_name)
+        except KeyError:
+            raise SoqlError(
+                "INVALID_TYPE",
+                f"sObject type '{query.object_name}' is not supported. If you are attempting "
+                "to use a custom object, be sure to append the '__c' after the entity name.",
+            ) from None
+        sql, params, names = compile_query(query, obj.by_lower, obj.name)
+        with self._lock:
+            cursor = self._conn.execute(sql, params)
+            if query.count:
+                return obj, [], int(cursor.fetchone()[0])
+            return obj, names, cursor.fetchall()
+
+    def get(self, obj: _Object, record_id: str) -> dict[str, Any] | None:
+        with self._lock:
+            cols = ", ".join(f'"{n}"' for n in obj.names)
+            row = self._conn.execute(
+                f'SELECT {cols} FROM "{obj.name}" WHERE "Id" = ?', (record_id,)
+            ).fetchone()
+        return None if row is None else self.to_api(obj, obj.names, row)
+
+    def dump(self, obj: _Object) -> list[dict[str, Any]]:
+        with self._lock:
+            cols = ", ".join(f'"{n}"' for n in obj.names)
+            rows = self._conn.execute(f'SELECT {cols} FROM "{obj.name}" ORDER BY "Id"').fetchall()
+        return [self.to_api(obj, obj.names, row) for row in rows]
+
+    def find_id_by(self, obj: _Object, field_name: str, value: Any) -> list[str]:
+        with self._lock:
+            rows = self._conn.execute(
+                f'SELECT "Id" FROM "{obj.name}" WHERE "{field_name}" = ? COLLATE NOCASE',
+                (value,),
+            ).fetchall()
+        return [r[0] for r in rows]
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def insert(
+        self, obj: _Object, records: Iterable[Mapping[str, Any]], *, raw: bool = False
+    ) -> list[str]:
+        """Insert records; returns their Ids.
+
+        With `raw`, values are already in stored form (from `coerce`, seeding or the control
+        surface, which may also set CreatedDate/SystemModstamp) and are not validated again.
+        """
+        ids: list[str] = []
+        rows: list[tuple[Any, ...]] = []
+        with self._lock:
+            for record in records:
+                values = dict(record) if raw else self.coerce(obj, record, from_csv=False)
+                for name in obj.booleans:
+                    if values.get(name) is None:
+                        values[name] = 0  # checkboxes are never null in Salesforce
+                record_id = values.get("Id") or self.new_id(obj)
+                stamp = values.get("SystemModstamp") or self.now()
+                values["Id"] = record_id
+                values.setdefault("CreatedDate", stamp)
+                values.setdefault("LastModifiedDate", stamp)
+                values["SystemModstamp"] = stamp
+                rows.append(tuple(values.get(n) for n in obj.names))
+                ids.append(record_id)
+            marks = ", ".join("?" for _ in obj.names)
+            cols = ", ".join(f'"{n}"' for n in obj.names)
+            self._conn.executemany(f'INSERT INTO "{obj.name}" ({cols}) VALUES ({marks})', rows)
+            self._conn.commit()
+        return ids
+
+    def update(self, obj: _Object, record_id: str, values: Mapping[str, Any]) -> None:
+        """Apply already-coerced values to one record, bumping its modstamps.
+
+        Raises:
+            RecordError: ENTITY_IS_DELETED when there is no such record.
+        """
+        with self._lock:
+            stamp = self.now()
+            full = {**values, "LastModifiedDate": stamp, "SystemModstamp": stamp}
+            sets = ", ".join(f'"{k}" = ?' for k in full)
+            cur = self._conn.execute(
+                f'UPDATE "{obj.name}" SET {sets} WHERE "Id" = ?', [*full.values(), record_id]
+            )
+            if cur.rowcount == 0:
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
+
+    def commit(self) -> None:
+        with self._lock:
+            self._conn.commit()
+
+    def rollback(self) -> None:
+        with self._lock:
+            self._conn.rollback()
+
+    def seed_stamps(self, count: int) -> list[str]:
+        """Distinct, increasing modstamps one second apart, ending an hour before now."""
+        end = datetime.now(UTC) - timedelta(hours=1)
+        start = end - timedelta(seconds=count)
+        return [format_datetime(start + timedelta(seconds=i)) for i in range(count)]
