@@ -1,0 +1,1 @@
+"""Benchmarks: CPU, memory and request counts of the pipelines against the loopback emulators."""
