@@ -1,0 +1,279 @@
+"""Rules shared by the row-and-column sources (Google Sheets, CSV): headers, status columns, diffs.
+
+Header rule (the same for every tabular source):
+
+* Surrounding spaces are trimmed.
+* A blank header cell is named after its column letter, as a spreadsheet shows it:
+  ``"Column C"`` for the third column.
+* A repeated header (compared ignoring case and surrounding spaces) keeps its first occurrence
+  as is; later ones become ``"Name (2)"``, ``"Name (3)"``, ... A mapping may use either form.
+
+Write-back rule (the same for every tabular sink): `plan_row` compares what a row holds with
+the status an update brings, applies `connectors.leads.advance` so a status never moves
+backwards, and returns only the cells that differ.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from connectors.leads import (
+    FieldMapping,
+    LeadStatus,
+    MappingError,
+    StatusUpdate,
+    WriteResult,
+    advance,
+    normalize_email,
+    parse_status,
+)
+
+__all__ = [
+    "DEFAULT_MAPPING",
+    "FLAG_FALSE",
+    "FLAG_TRUE",
+    "NoHeaderError",
+    "RowPlan",
+    "StatusColumns",
+    "UpdateIndex",
+    "column_letter",
+    "effective_mapping",
+    "find_column",
+    "normalize_headers",
+    "plan_row",
+]
+
+FLAG_TRUE = "TRUE"
+FLAG_FALSE = "FALSE"
+
+
+DEFAULT_MAPPING = FieldMapping(
+    email="Email", first_name="First Name", last_name="Last Name", company="Company"
+)
+
+
+def effective_mapping(mapping: FieldMapping | None, header: Sequence[str]) -> FieldMapping:
+    """The mapping to resolve: `mapping` as given, or the default one fitted to `header`.
+
+    With no mapping given, the email column ``Email`` is required and the ``First Name``,
+    ``Last Name`` and ``Company`` columns are used when present (matched ignoring case).
+    A mapping given explicitly is used as is, so each column it names must exist.
+    """
+    if mapping is not None:
+        return mapping
+    folded = {h.strip().casefold() for h in header}
+    optional = {
+        name: column
+        for name, column in (
+            ("first_name", DEFAULT_MAPPING.first_name),
+            ("last_name", DEFAULT_MAPPING.last_name),
+            ("company", DEFAULT_MAPPING.company),
+        )
+        if column and column.casefold() in folded
+    }
+    return FieldMapping(email=DEFAULT_MAPPING.email, **optional)
+
+
+class NoHeaderError(ValueError):
+    """The source is empty or its header row is blank, so its columns cannot be known."""
+
+
+def column_letter(index: int) -> str:
+    """Spreadsheet column letters for a 0-based column index: 0 -> A, 25 -> Z, 26 -> AA."""
+    if index < 0:
+        raise ValueError(f"column index must be >= 0, got {index}")
+    letters = ""
+    n = index + 1
+    while n:
+        n, rem = divmod(n - 1, 26)
+        letters = chr(65 + rem) + letters
+    return letters
+
+
+def normalize_headers(cells: Sequence[object]) -> list[str]:
+    """Header names for a raw header row, following the module's header rule.
+
+    Args:
+        cells: The header row's cells as read (strings, numbers or None).
+
+    Returns:
+        One unique, non-blank name per cell, in order.
+    """
+    names: list[str] = []
+    taken: set[str] = set()
+    for index, cell in enumerate(cells):
+        base = "" if cell is None else str(cell).strip()
+        if not base:
+            base = f"Column {column_letter(index)}"
+        name = base
+        n = 1
+        while name.casefold() in taken:
+            n += 1
+            name = f"{base} ({n})"
+        taken.add(name.casefold())
+        names.append(name)
+    return names
+
+
+def find_column(header: Sequence[str], name: str, *, source: str) -> int:
+    """0-based index of `name` in `header`: exact match first, then ignoring case and spaces.
+
+    Raises:
+        MappingError: `name` is not a column, naming it and listing the available ones.
+    """
+    try:
+        return header.index(name)
+    except ValueError:
+        pass
+    folded = name.strip().casefold()
+    for index, column in enumerate(header):
+        if column.strip().casefold() == folded:
+            return index
+    shown = ", ".join(repr(h) for h in list(header)[:30]) or "none"
+    raise MappingError(f"{source} has no column {name!r}. Available: {shown}")
+
+
+@dataclass(frozen=True, slots=True)
+class StatusColumns:
+    """The columns a status write-back fills; a flag column set to None is not written.
+
+    Flags are ``TRUE``/``FALSE`` text derived from the status, and like statuses they only move
+    forward: a flag that reads ``TRUE`` is never set back to ``FALSE`` (a lead that replied and
+    later unsubscribed keeps ``Replied = TRUE``). Missing columns are added to the header.
+
+    Attributes:
+        status: Column holding the ColdSend status (``SENT``, ``REPLIED``, ...).
+        opened: TRUE once the lead opened (OPENED or REPLIED).
+        replied: TRUE once the lead replied.
+        unsubscribed: TRUE once the lead unsubscribed.
+        bounced: TRUE once an email to the lead bounced.
+    """
+
+    status: str = "ColdSend Status"
+    opened: str | None = "ColdSend Opened"
+    replied: str | None = "ColdSend Replied"
+    unsubscribed: str | None = "ColdSend Unsubscribed"
+    bounced: str | None = "ColdSend Bounced"
+
+    def __post_init__(self) -> None:
+        names = [n for n in self.names() if n is not None]
+        if not self.status.strip():
+            raise ValueError("StatusColumns.status must name a column")
+        folded = [n.strip().casefold() for n in names]
+        if len(set(folded)) != len(folded):
+            raise ValueError(f"StatusColumns names must differ: {names}")
+
+    def names(self) -> list[str]:
+        """The configured column names, status first, flags after (None ones left out)."""
+        flags = [self.opened, self.replied, self.unsubscribed, self.bounced]
+        return [self.status, *(f for f in flags if f is not None)]
+
+
+_OPENED = frozenset({LeadStatus.OPENED, LeadStatus.REPLIED})
+
+
+def _flags_for(status: LeadStatus) -> tuple[bool, bool, bool, bool]:
+    return (
+        status in _OPENED,
+        status is LeadStatus.REPLIED,
+        status is LeadStatus.UNSUBSCRIBED,
+        status is LeadStatus.BOUNCED,
+    )
+
+
+class UpdateIndex:
+    """Status updates grouped by the value a row is matched on (email or source id).
+
+    Several updates for one key are folded with `advance` in arrival order, remembering how each
+    should be counted once the row's current status is known.
+    """
+
+    def __init__(self, updates: Iterable[StatusUpdate], *, match_value: str) -> None:
+        if match_value not in ("email", "source_id"):
+            raise ValueError(f"match_value must be 'email' or 'source_id', got {match_value!r}")
+        self.by_key: dict[str, list[LeadStatus]] = {}
+        self.received = 0
+        self.unmatchable: list[str] = []
+        by_email = match_value == "email"
+        for update in updates:
+            self.received += 1
+            if by_email:
+                key, _ = normalize_email(update.email)
+                raw = update.email
+            else:
+                key = (update.source_id or "").strip() or None
+                raw = update.email or "(no source id)"
+            if key is None:
+                self.unmatchable.append(raw)
+                continue
+            self.by_key.setdefault(key, []).append(update.status)
+        self.by_email = by_email
+
+    def key_of(self, cell: object) -> str | None:
+        """The lookup key for a row's match cell, or None when it cannot match anything."""
+        if cell is None:
+            return None
+        if self.by_email:
+            return normalize_email(cell)[0]
+        return str(cell).strip() or None
+
+
+@dataclass(slots=True)
+class RowPlan:
+    """Cells to change on one row: (0-based column index, new text)."""
+
+    changes: list[tuple[int, str]]
+
+
+def plan_row(
+    row: Sequence[object],
+    statuses: Sequence[LeadStatus],
+    *,
+    status_col: int,
+    flag_cols: tuple[int | None, int | None, int | None, int | None],
+    result: WriteResult,
+    count: bool,
+) -> list[tuple[int, str]]:
+    """Cells that must change on `row` after applying `statuses` in order, never backwards.
+
+    Args:
+        row: The row's current cells (may be shorter than the header).
+        statuses: Statuses arriving for this row's key, in arrival order.
+        status_col: Index of the status column.
+        flag_cols: Indexes of the opened, replied, unsubscribed, bounced columns (None = off).
+        result: Counters to add to (written / unchanged / held_back), once per status.
+        count: False when the same key already matched an earlier row (counted there).
+
+    Returns:
+        (column index, new text) pairs; empty when the row already holds everything.
+    """
+    width = len(row)
+    current_text = row[status_col] if status_col < width else None
+    held = parse_status(current_text)
+    for status in statuses:
+        nxt = advance(held, status)
+        if count:
+            if nxt == held and status != held:
+                result.held_back += 1
+            elif nxt == held:
+                result.unchanged += 1
+            else:
+                result.written += 1
+        held = nxt
+    changes: list[tuple[int, str]] = []
+    if held is None:  # pragma: no cover - statuses is never empty
+        return changes
+    # A cell already naming the status ("replied ", "Replied") is left as the person wrote it.
+    if parse_status(current_text) is not held:
+        changes.append((status_col, held.value))
+    for col, flag in zip(flag_cols, _flags_for(held), strict=True):
+        if col is None:
+            continue
+        cell = row[col] if col < width else None
+        text = "" if cell is None else str(cell).strip().upper()
+        # Flags only move forward: TRUE stays TRUE whatever the status says now.
+        want = FLAG_TRUE if (flag or text == FLAG_TRUE) else FLAG_FALSE
+        if text != want:
+            changes.append((col, want))
+    return changes

@@ -1,0 +1,160 @@
+"""Leads read from a Google Sheets worksheet through gspread, in as few requests as possible."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import Any
+
+import gspread
+
+from connectors._tabular import NoHeaderError, effective_mapping, find_column, normalize_headers
+from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
+from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
+from connectors.sheets.worksheet import a1, fetch_worksheet
+
+__all__ = ["SheetsLeadSource"]
+
+
+class SheetsLeadSource:
+    """Reads a worksheet's rows as `Lead` / `Reject` values (implements `LeadSource`).
+
+    Requests: one metadata call, then one values call per `page_rows` rows (so one in all for
+    sheets up to that size). Values are read as shown (``FORMATTED_VALUE``), so ``00123``,
+    ``1e5`` and non-Latin text arrive exactly as a person sees them.
+
+    Header rule: see `connectors._tabular` (blank header -> ``"Column C"``, repeats ->
+    ``"Name (2)"``). The mapping is checked against the header before any lead is yielded.
+
+    Row numbers: `Lead.row_number` and `Reject.row_number` are the **sheet row number** a
+    person sees at the left of the sheet (the header is row `header_row`, the first data row
+    is ``header_row + 1``). Blank rows are skipped but keep their numbers counted.
+
+    Args:
+        client: A `gspread.Client`, e.g. from `SheetsConnection.client()`.
+        spreadsheet_id: The id in the sheet's URL (``/spreadsheets/d/<id>/``).
+        worksheet: Worksheet title, or 0-based tab index.
+        mapping: Columns feeding each lead field. None: ``Email`` is required, and ``First
+            Name``, ``Last Name`` and ``Company`` are used when present.
+        key_column: A column whose value becomes `Lead.source_id` (e.g. a CRM id); None for none.
+        header_row: 1-based sheet row holding the header; rows above it are ignored.
+        page_rows: Rows per values request for very large sheets.
+        retry: Retry policy for 429, 5xx and transport failures.
+        pacer: Client-side pacing shared across calls (default 60 requests a minute).
+        sleep: Sleep used between retries (injectable for tests).
+
+    Example:
+        ```python
+        source = SheetsLeadSource(conn.client(), spreadsheet_id=sid, worksheet="Leads")
+        for item in source.read():
+            ...
+        ```
+    """
+
+    def __init__(
+        self,
+        client: gspread.Client,
+        *,
+        spreadsheet_id: str,
+        worksheet: str | int = 0,
+        mapping: FieldMapping | None = None,
+        key_column: str | None = None,
+        header_row: int = 1,
+        page_rows: int = 10_000,
+        retry: RetryPolicy | None = None,
+        pacer: RequestPacer | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if not spreadsheet_id.strip():
+            raise ValueError("spreadsheet_id must not be empty")
+        if header_row < 1:
+            raise ValueError(f"header_row is a 1-based row number, got {header_row}")
+        if page_rows < 1:
+            raise ValueError(f"page_rows must be >= 1, got {page_rows}")
+        self.spreadsheet_id = spreadsheet_id
+        self.worksheet = worksheet
+        self.mapping = mapping
+        self.key_column = key_column
+        self.header_row = header_row
+        self.page_rows = page_rows
+        self.caller = SheetsCaller(client, retry=retry, pacer=pacer, sleep=sleep, rng=rng)
+
+    def __repr__(self) -> str:
+        return (
+            f"SheetsLeadSource(spreadsheet_id={self.spreadsheet_id!r}, "
+            f"worksheet={self.worksheet!r}, header_row={self.header_row})"
+        )
+
+    @property
+    def requests(self) -> int:
+        """API requests made so far by this source, retries included."""
+        return self.caller.requests
+
+    def _values(self, title: str, first: int, last: int) -> list[list[str]]:
+        """Rows `first`..`last` (1-based sheet rows), as shown in the sheet."""
+        rng = a1(title, f"{first}:{last}")
+        data: Any = self.caller.call(
+            "values.get",
+            self.spreadsheet_id,
+            lambda: self.caller.http.values_get(
+                self.spreadsheet_id,
+                rng,
+                params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
+            ),
+        )
+        values: list[list[str]] = data.get("values", [])
+        return values
+
+    def read(self, *, since: datetime | None = None) -> Iterator[Lead | Reject]:
+        """Stream every row of the worksheet as a `Lead` or `Reject`.
+
+        Args:
+            since: Ignored: a sheet has no per-row modification time, so every read is full.
+                Write-back and upload reconcile against what already exists instead.
+
+        Raises:
+            WorksheetNotFoundError: no such worksheet.
+            NoHeaderError: the sheet is empty or its header row is blank.
+            MappingError: a mapped column (or the key column) is not in the header.
+            SheetsAPIError: the API refused a call (after retries for 429 / 5xx).
+        """
+        del since  # sheets carry no modification time; see the docstring
+        info = fetch_worksheet(self.caller, self.spreadsheet_id, self.worksheet)
+        where = f"worksheet {info.title!r} of spreadsheet {self.spreadsheet_id}"
+        last_row = max(info.row_count, self.header_row)
+        first = self.header_row
+        page_end = min(last_row, first + self.page_rows)
+        page = self._values(info.title, first, page_end)
+        if not page or not any(str(c).strip() for c in page[0]):
+            state = "is empty" if not page else f"has a blank header row (row {first})"
+            raise NoHeaderError(f"{where} {state}: no header row to read columns from")
+        header = normalize_headers(page[0])
+        mapping = effective_mapping(self.mapping, header).resolve(header, source=where)
+        key_index = find_column(header, self.key_column, source=where) if self.key_column else None
+        columns = [(name, header.index(name)) for name in mapping.source_columns]
+        builder = LeadBuilder(mapping)
+        build = builder.build
+        row_number = first
+        rows = page[1:]
+        while True:
+            for row in rows:
+                row_number += 1
+                # FORMATTED_VALUE rows are lists of strings with trailing blanks trimmed.
+                if not row or not "".join(row).strip():
+                    continue
+                width = len(row)
+                record = {name: row[i] if i < width else "" for name, i in columns}
+                source_id = None
+                if key_index is not None and key_index < width:
+                    source_id = row[key_index].strip() or None
+                yield build(record, row_number=row_number, source_id=source_id)
+            if page_end >= last_row:
+                return
+            # The API drops trailing blank rows, so the next page starts after the page asked
+            # for, not after the rows returned.
+            row_number = page_end
+            first, page_end = page_end + 1, min(last_row, page_end + self.page_rows)
+            rows = self._values(info.title, first, page_end)

@@ -1,0 +1,130 @@
+"""CsvStatusSink: in-place atomic updates, format preservation; rejects CSV neutralisation."""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from connectors.csv_file import CsvStatusSink, StatusColumns, write_rejects_csv
+from connectors.leads import LeadStatus, Reject, StatusUpdate
+
+Writer = Callable[[bytes], Path]
+S = LeadStatus
+ONLY_STATUS = StatusColumns(opened=None, replied=None, unsubscribed=None, bounced=None)
+
+
+def test_updates_in_place_preserving_format(write_bytes: Writer) -> None:
+    original = (
+        '\ufeffEmail;Name;Note\r\na@example.com;Zoë;"multi\r\nline"\r\nb@example.com;Bob;x\r\n'
+    ).encode()
+    path = write_bytes(original)
+    result = CsvStatusSink(path).write_statuses(
+        [StatusUpdate("a@example.com", S.OPENED), StatusUpdate("zz@example.com", S.SENT)]
+    )
+    assert (result.written, result.not_found, result.balanced) == (1, ["zz@example.com"], True)
+    data = path.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf")  # BOM kept
+    text = data.decode("utf-8-sig")
+    assert text == (
+        "Email;Name;Note;ColdSend Status;ColdSend Opened;ColdSend Replied;"
+        "ColdSend Unsubscribed;ColdSend Bounced\r\n"
+        'a@example.com;Zoë;"multi\r\nline";OPENED;TRUE;FALSE;FALSE;FALSE\r\n'
+        "b@example.com;Bob;x\r\n"
+    )
+
+
+def test_cp1252_file_keeps_its_encoding(write_bytes: Writer) -> None:
+    path = write_bytes("Email,Name\na@example.com,José\n".encode("cp1252"))
+    CsvStatusSink(path, columns=ONLY_STATUS).write_statuses([StatusUpdate("a@example.com", S.SENT)])
+    assert path.read_bytes() == "Email,Name,ColdSend Status\na@example.com,José,SENT\n".encode(
+        "cp1252"
+    )
+
+
+def test_never_backwards_and_nothing_changed_leaves_file_untouched(write_bytes: Writer) -> None:
+    path = write_bytes(b"Email,ColdSend Status\na@example.com,REPLIED\nb@example.com,SENT\n")
+    sink = CsvStatusSink(path, columns=ONLY_STATUS)
+    before = path.read_bytes()
+    os.utime(path, (1_000_000, 1_000_000))
+    result = sink.write_statuses(
+        [StatusUpdate("a@example.com", S.SENT), StatusUpdate("b@example.com", S.SENT)]
+    )
+    assert (result.held_back, result.unchanged, result.written) == (1, 1, 0)
+    assert path.stat().st_mtime == 1_000_000
+    assert path.read_bytes() == before
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_crash_mid_write_leaves_original_intact(
+    write_bytes: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = b"".join(b"user%d@example.com,x\n" % i for i in range(5_000))
+    path = write_bytes(b"Email,Name\n" + rows)
+    before = path.read_bytes()
+    real_writer = csv.writer
+    written = [0]
+
+    class Exploding:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def writerow(self, row: object) -> object:
+            written[0] += 1
+            if written[0] == 2_500:
+                raise OSError("disk full")
+            return self.inner.writerow(row)  # type: ignore[attr-defined]
+
+        def writerows(self, rows: object) -> object:
+            return self.inner.writerows(rows)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(csv, "writer", lambda *a, **k: Exploding(real_writer(*a, **k)))
+    with pytest.raises(OSError, match="disk full"):
+        CsvStatusSink(path).write_statuses(
+            [StatusUpdate(f"user{i}@example.com", S.SENT) for i in range(5_000)]
+        )
+    assert path.read_bytes() == before
+    assert list(path.parent.iterdir()) == [path]  # the temporary file is gone
+    monkeypatch.setattr(csv, "writer", real_writer)
+    result = CsvStatusSink(path, columns=ONLY_STATUS).write_statuses(
+        [StatusUpdate("user4999@example.com", S.SENT)]
+    )
+    assert result.written == 1
+    assert path.read_bytes().endswith(b"user4999@example.com,x,SENT\n")
+
+
+def test_crash_before_rename_leaves_original_intact(
+    write_bytes: Writer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_bytes(b"Email\na@example.com\n")
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError("I/O error")))
+    with pytest.raises(OSError, match="I/O error"):
+        CsvStatusSink(path).write_statuses([StatusUpdate("a@example.com", S.SENT)])
+    assert path.read_bytes() == b"Email\na@example.com\n"
+    assert list(path.parent.iterdir()) == [path]
+
+
+def test_rejects_csv_neutralises_formulas(tmp_path: Path) -> None:
+    path = tmp_path / "rejects.csv"
+    count = write_rejects_csv(
+        path,
+        [
+            Reject(
+                reason="invalid email '=HYPERLINK(\"x\")'", row_number=3, email='=HYPERLINK("x")'
+            ),
+            Reject(reason="duplicate", row_number=4, email="-2+3@example.com", source_id="@id"),
+            Reject(reason="+cmd", row_number=None, email="\t=1"),
+            Reject(reason="fine", row_number=5, email="a@example.com"),
+        ],
+    )
+    assert count == 4
+    with path.open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["row", "source_id", "email", "reason"]
+    assert rows[1] == ["3", "", '\'=HYPERLINK("x")', "invalid email '=HYPERLINK(\"x\")'"]
+    assert rows[2] == ["4", "'@id", "'-2+3@example.com", "duplicate"]
+    assert rows[3] == ["", "", "'\t=1", "'+cmd"]
+    assert rows[4] == ["5", "", "a@example.com", "fine"]
