@@ -1,0 +1,287 @@
+"""Lead stores: where a team keeps its prospects (Salesforce, a Google Sheet, a CSV file).
+
+A lead store block is saved configuration: which object or sheet, which fields map to lead
+fields, and which fields receive campaign statuses. Flows take its name
+(``"salesforce-leads/acme"``) so deployment parameters stay short.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Literal
+
+from prefect.blocks.core import Block
+from pydantic import Field
+
+from blocks.salesforce import SalesforceCredentials
+from blocks.sheets import GoogleSheetsCredentials
+from connectors.csv_file import CsvLeadSource, CsvStatusSink
+from connectors.leads import FieldMapping, LeadSource, StatusSink
+from connectors.salesforce import SalesforceLeadSource, SalesforceStatusSink, StatusFields
+from connectors.sheets import SheetsLeadSource, SheetsStatusSink, StatusColumns
+
+__all__ = ["CsvFileLeads", "GoogleSheetLeads", "LeadStore", "SalesforceLeads"]
+
+_DOCS = "https://github.com/prefect-coldsend/prefect-coldsend#lead-stores"
+
+
+class LeadStore(Block, ABC):
+    """Interface of every lead store: a source of leads and a sink for statuses."""
+
+    supports_incremental: ClassVar[bool] = False
+
+    @abstractmethod
+    def lead_source(self) -> LeadSource:
+        """A new lead source reading this store."""
+
+    @abstractmethod
+    def status_sink(self) -> StatusSink:
+        """A new status sink writing to this store."""
+
+    @abstractmethod
+    def describe(self) -> str:
+        """A short human description, e.g. "Salesforce Lead (LeadSource = 'Web')"."""
+
+    @abstractmethod
+    def custom_field_names(self) -> list[str]:
+        """The ColdSend custom fields this store's mapping produces, in upload column order."""
+
+
+class SalesforceLeads(LeadStore):
+    """Leads or Contacts in a Salesforce org, and the fields that receive campaign statuses.
+
+    Reads are incremental (by SystemModstamp) and switch to Bulk 2.0 above a threshold; the
+    status write-back reads current values first, never moves a status backwards and writes
+    only changed records (composite collections or one Bulk 2.0 job).
+
+    Example:
+        ```python
+        from blocks import SalesforceLeads
+
+        store = SalesforceLeads.load("BLOCK_NAME")
+        for lead in store.lead_source().read():
+            print(lead)
+        ```
+    """
+
+    _block_type_name = "Salesforce Leads"
+    _block_type_slug = "salesforce-leads"
+    _description = "Salesforce Leads or Contacts as a lead source and a status sink."
+    _documentation_url = _DOCS  # type: ignore[assignment]
+    _logo_url = None
+
+    supports_incremental: ClassVar[bool] = True
+
+    credentials: SalesforceCredentials
+    object_name: Literal["Lead", "Contact"] = Field(
+        default="Lead", description="The Salesforce object leads come from."
+    )
+    mapping: FieldMapping | None = Field(
+        default=None,
+        description="Salesforce field for each lead field; default Email, FirstName, LastName, Company.",
+    )
+    filters: list[tuple[str, str, Any]] = Field(
+        default_factory=list,
+        description="Conditions ANDed together, e.g. [['LeadSource', '=', 'Web']]; values are escaped.",
+    )
+    bulk_threshold: int = Field(
+        default=10_000, ge=1, description="Read with Bulk 2.0 above this many records."
+    )
+    match_by: Literal["id", "email"] = Field(
+        default="id", description="Match campaign leads to records by record id or by email."
+    )
+    status_field: str = Field(
+        default="ColdSend_Status__c", description="Field receiving the ColdSend status."
+    )
+    opened_field: str | None = Field(
+        default="ColdSend_Opened__c", description="Checkbox set once the lead opened."
+    )
+    replied_field: str | None = Field(
+        default="ColdSend_Replied__c", description="Checkbox set once the lead replied."
+    )
+    unsubscribed_field: str | None = Field(
+        default="HasOptedOutOfEmail", description="Checkbox set once the lead unsubscribed."
+    )
+    bounced_field: str | None = Field(
+        default="ColdSend_Bounced__c", description="Checkbox set once an email bounced."
+    )
+
+    def lead_source(self) -> SalesforceLeadSource:
+        return SalesforceLeadSource(
+            self.credentials.get_connection(),
+            object_name=self.object_name,
+            mapping=self.mapping,
+            filters=[tuple(f) for f in self.filters],
+            bulk_threshold=self.bulk_threshold,
+        )
+
+    def status_sink(self) -> SalesforceStatusSink:
+        return SalesforceStatusSink(
+            self.credentials.get_connection(),
+            object_name=self.object_name,
+            match_by=self.match_by,
+            fields=StatusFields(
+                status=self.status_field,
+                opened=self.opened_field,
+                replied=self.replied_field,
+                unsubscribed=self.unsubscribed_field,
+                bounced=self.bounced_field,
+            ),
+        )
+
+    def describe(self) -> str:
+        where = " AND ".join(f"{f} {op} {v!r}" for f, op, v in self.filters)
+        return f"Salesforce {self.object_name}" + (f" where {where}" if where else "")
+
+    def custom_field_names(self) -> list[str]:
+        return list(self.mapping.custom_fields) if self.mapping else []
+
+
+class _TabularStatusFields(Block, ABC):
+    """Status columns shared by the sheet and CSV stores."""
+
+    match_by: str = Field(
+        default="Email", description="Column matching campaign leads to rows (email or key column)."
+    )
+    status_column: str = Field(default="ColdSend Status", description="Column for the status.")
+    opened_column: str | None = Field(
+        default="ColdSend Opened", description="Column set TRUE once the lead opened."
+    )
+    replied_column: str | None = Field(
+        default="ColdSend Replied", description="Column set TRUE once the lead replied."
+    )
+    unsubscribed_column: str | None = Field(
+        default="ColdSend Unsubscribed", description="Column set TRUE once the lead unsubscribed."
+    )
+    bounced_column: str | None = Field(
+        default="ColdSend Bounced", description="Column set TRUE once an email bounced."
+    )
+
+    def _columns(self) -> StatusColumns:
+        return StatusColumns(
+            status=self.status_column,
+            opened=self.opened_column,
+            replied=self.replied_column,
+            unsubscribed=self.unsubscribed_column,
+            bounced=self.bounced_column,
+        )
+
+
+class GoogleSheetLeads(LeadStore, _TabularStatusFields):
+    """One worksheet of a Google spreadsheet as a lead source and a status sink.
+
+    The header row names the columns (blank headers become "Column C", repeats "Name (2)").
+    Write-back makes one read and one RAW batch update, so a value starting with "=" stays text.
+
+    Example:
+        ```python
+        from blocks import GoogleSheetLeads
+
+        store = GoogleSheetLeads.load("BLOCK_NAME")
+        print(store.describe())
+        ```
+    """
+
+    _block_type_name = "Google Sheet Leads"
+    _block_type_slug = "google-sheet-leads"
+    _description = "A Google Sheets worksheet as a lead source and a status sink."
+    _documentation_url = _DOCS  # type: ignore[assignment]
+    _logo_url = None
+
+    credentials: GoogleSheetsCredentials
+    spreadsheet_id: str = Field(default=..., description="The spreadsheet key from its URL.")
+    worksheet: str = Field(default="Sheet1", description="Worksheet title.")
+    mapping: FieldMapping | None = Field(
+        default=None,
+        description="Column for each lead field; default Email, First Name, Last Name, Company.",
+    )
+    key_column: str | None = Field(
+        default=None, description="Column with a stable record key, stored as crm_record_id."
+    )
+
+    def lead_source(self) -> SheetsLeadSource:
+        return SheetsLeadSource(
+            self.credentials.get_client(),
+            spreadsheet_id=self.spreadsheet_id,
+            worksheet=self.worksheet,
+            mapping=self.mapping,
+            key_column=self.key_column,
+        )
+
+    def status_sink(self) -> SheetsStatusSink:
+        return SheetsStatusSink(
+            self.credentials.get_client(),
+            spreadsheet_id=self.spreadsheet_id,
+            worksheet=self.worksheet,
+            match_by=self.match_by,
+            match_value="source_id"
+            if self.key_column and self.match_by == self.key_column
+            else "email",
+            columns=self._columns(),
+        )
+
+    def describe(self) -> str:
+        return f"Google Sheet {self.spreadsheet_id} / {self.worksheet!r}"
+
+    def custom_field_names(self) -> list[str]:
+        return list(self.mapping.custom_fields) if self.mapping else []
+
+
+class CsvFileLeads(LeadStore, _TabularStatusFields):
+    """A CSV file on the machine running the flow, as a lead source and a status sink.
+
+    Any delimiter and encoding the csv module can sniff; statuses are written in place
+    atomically (temporary file, then rename).
+
+    Example:
+        ```python
+        from blocks import CsvFileLeads
+
+        store = CsvFileLeads.load("BLOCK_NAME")
+        print(store.describe())
+        ```
+    """
+
+    _block_type_name = "CSV File Leads"
+    _block_type_slug = "csv-file-leads"
+    _description = "A local CSV file as a lead source and a status sink."
+    _documentation_url = _DOCS  # type: ignore[assignment]
+    _logo_url = None
+
+    path: str = Field(default=..., description="Path of the CSV file on the worker.")
+    mapping: FieldMapping | None = Field(
+        default=None,
+        description="Column for each lead field; default Email, First Name, Last Name, Company.",
+    )
+    key_column: str | None = Field(
+        default=None, description="Column with a stable record key, stored as crm_record_id."
+    )
+    encoding: str | None = Field(default=None, description="File encoding; detected when empty.")
+    delimiter: str | None = Field(default=None, description="Delimiter; sniffed when empty.")
+
+    def lead_source(self) -> CsvLeadSource:
+        return CsvLeadSource(
+            self.path,
+            mapping=self.mapping,
+            key_column=self.key_column,
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+        )
+
+    def status_sink(self) -> CsvStatusSink:
+        return CsvStatusSink(
+            self.path,
+            match_by=self.match_by,
+            match_value="source_id"
+            if self.key_column and self.match_by == self.key_column
+            else "email",
+            columns=self._columns(),
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+        )
+
+    def describe(self) -> str:
+        return f"CSV file {self.path}"
+
+    def custom_field_names(self) -> list[str]:
+        return list(self.mapping.custom_fields) if self.mapping else []

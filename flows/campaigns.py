@@ -1,0 +1,339 @@
+"""Campaign flows: ensure a campaign exists as specified, and launch it when it is ready."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NONE
+from pydantic import BaseModel, ConfigDict, Field
+
+from blocks.coldsend import ColdSendCredentials
+from connectors.coldsend import CampaignStatus, wait_for_upload_job
+from flows._common import load_coldsend
+from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
+from flows.reports import markdown_table, publish_summary
+from flows.tasks import retry_unless_client_error
+
+__all__ = [
+    "CampaignNotLaunchable",
+    "CampaignSpec",
+    "FollowUpSpec",
+    "LaunchReport",
+    "VariantSpec",
+    "ensure_campaign",
+    "launch_campaign_when_ready",
+]
+
+
+class CampaignNotLaunchable(RuntimeError):
+    """The campaign cannot be launched; the message names what is missing or wrong."""
+
+
+class VariantSpec(BaseModel):
+    """One version of an email (A/B testing); percentages of all variants sum to 100."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    variant_name: str = Field(default="A", pattern=r"^[A-Z]$")
+    subject_template: str = Field(max_length=500)
+    email_content: str = Field(min_length=10, max_length=100_000)
+    distribution_percent: int = Field(default=100, ge=0, le=100)
+
+
+class FollowUpSpec(BaseModel):
+    """A follow-up step sent when the trigger holds after `wait_days`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    step_number: int = Field(ge=2, le=4)
+    trigger_type: Literal["NOT_OPENED", "NOT_REPLIED", "OPENED_BUT_NOT_REPLIED"] = "NOT_REPLIED"
+    wait_days: int = Field(ge=1, le=30)
+    variants: list[VariantSpec] = Field(min_length=1, max_length=4)
+
+
+class CampaignSpec(BaseModel):
+    """Everything needed to create a campaign and make it launch-ready, found again by name.
+
+    Example:
+        ```python
+        spec = CampaignSpec(
+            name="Q3 outbound: EMEA fintech",
+            inbox_emails=["sales@acme.example"],
+            variants=[VariantSpec(subject_template="Hi {{first_name}}", email_content="...")],
+        )
+        campaign_id = ensure_campaign(spec)
+        ```
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=8, max_length=255)
+    timezone: str = "America/New_York"
+    sending_days: list[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5], min_length=1, max_length=7
+    )
+    sending_window_start: int = Field(default=9, ge=0, le=23)
+    sending_window_end: int = Field(default=17, ge=1, le=24)
+    daily_limit_per_inbox: int | None = Field(default=None, ge=1, le=100)
+    enable_tracking: bool = False
+    enable_unsubscribe: bool = True
+    variants: list[VariantSpec] = Field(default_factory=list, max_length=4)
+    sequences: list[FollowUpSpec] = Field(default_factory=list, max_length=3)
+    inbox_emails: list[str] = Field(
+        default_factory=list, description="Sender inboxes by address; resolved to inbox ids."
+    )
+    inbox_ids: list[str] = Field(default_factory=list)
+
+    def settings(self) -> dict[str, Any]:
+        """The create/update fields of the spec (everything but variants, sequences, inboxes)."""
+        return self.model_dump(
+            include={
+                "name",
+                "timezone",
+                "sending_days",
+                "sending_window_start",
+                "sending_window_end",
+                "daily_limit_per_inbox",
+                "enable_tracking",
+                "enable_unsubscribe",
+            }
+        )
+
+
+@task(
+    name="Find or create campaign",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_client_error,
+)
+def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec) -> str:
+    """The id of the one campaign named `spec.name`, creating it and applying the spec.
+
+    Idempotent: a campaign found by name is only updated where it differs from the spec, and
+    only while it is DRAFT or PAUSED (a running campaign is left alone).
+    """
+    logger = get_run_logger()
+    with credentials.get_client() as client:
+        matches = [c for c in client.iter_campaigns(search=spec.name) if c.name == spec.name]
+        if len(matches) > 1:
+            ids = ", ".join(c.campaign_id for c in matches)
+            raise CampaignNotLaunchable(
+                f"{len(matches)} campaigns are named {spec.name!r} ({ids}); rename or delete the "
+                "extra ones so the name identifies one campaign."
+            )
+        if matches:
+            campaign_id = matches[0].campaign_id
+            logger.info("Found campaign %r (%s)", spec.name, campaign_id)
+        else:
+            created = client.create_campaign(**spec.settings())
+            campaign_id = created.campaign_id
+            logger.info("Created campaign %r (%s)", spec.name, campaign_id)
+        current = client.get_campaign(campaign_id)
+        if current.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
+            logger.info("Campaign is %s; leaving its settings as they are", current.status)
+            return campaign_id
+        wanted: dict[str, Any] = {
+            k: v for k, v in spec.settings().items() if getattr(current, k, None) != v
+        }
+        inbox_ids = list(spec.inbox_ids)
+        if spec.inbox_emails:
+            by_email = {i.email_address.lower(): i.inbox_id for i in client.iter_inboxes()}
+            unknown = [e for e in spec.inbox_emails if e.lower() not in by_email]
+            if unknown:
+                raise CampaignNotLaunchable(
+                    f"Sender inbox(es) not found in the ColdSend account: {', '.join(unknown)}"
+                )
+            inbox_ids.extend(by_email[e.lower()] for e in spec.inbox_emails)
+        if inbox_ids and sorted(set(inbox_ids)) != sorted(current.inbox_ids or []):
+            wanted["inbox_ids"] = sorted(set(inbox_ids))
+        variants = [v.model_dump() for v in spec.variants]
+        if variants and _plain(current.variants) != variants:
+            wanted["variants"] = variants
+        sequences = [s.model_dump() for s in spec.sequences]
+        if sequences and _plain(current.sequences) != sequences:
+            wanted["sequences"] = sequences
+        if wanted:
+            client.update_campaign(campaign_id, **wanted)
+            logger.info("Updated %s", ", ".join(sorted(wanted)))
+        return campaign_id
+
+
+def _plain(items: Any) -> list[dict[str, Any]]:
+    out = []
+    for item in items or []:
+        data = item.model_dump() if hasattr(item, "model_dump") else dict(item)
+        out.append(data)
+    # Compare only the fields the spec sets, ignoring server-added ones.
+    return [
+        {k: v for k, v in d.items() if k in _SPEC_KEYS}
+        | (
+            {
+                "variants": [
+                    {k2: v2 for k2, v2 in dv.items() if k2 in _SPEC_KEYS} for dv in d["variants"]
+                ]
+            }
+            if "variants" in d
+            else {}
+        )
+        for d in out
+    ]
+
+
+_SPEC_KEYS = set(VariantSpec.model_fields) | set(FollowUpSpec.model_fields)
+
+
+@flow(name="ensure-campaign")
+def ensure_campaign(spec: CampaignSpec, coldsend: str | None = None) -> str:
+    """Create the campaign described by `spec`, or find it by name; return its id.
+
+    Args:
+        spec: Name, schedule, sending window, variants, follow-ups and inboxes.
+        coldsend: A ColdSend Credentials block name (default: environment, then "default").
+    """
+    return find_or_create_campaign(load_coldsend(coldsend), spec)
+
+
+class LaunchReport(BaseModel):
+    """What the launch flow found and did."""
+
+    campaign_id: str
+    campaign_name: str = ""
+    launched: bool = False
+    status: str = ""
+    waited_jobs: list[str] = Field(default_factory=list)
+    checks: int = 0
+
+
+@task(
+    name="Wait for upload jobs",
+    cache_policy=NONE,
+    retries=1,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_client_error,
+)
+def wait_for_upload_jobs(
+    credentials: ColdSendCredentials, campaign_id: str, job_ids: list[str], timeout_seconds: float
+) -> list[str]:
+    """Wait until each job is terminal; return the ids of jobs that did not complete."""
+    failed: list[str] = []
+    with credentials.get_client() as client:
+        for job_id in job_ids:
+            try:
+                wait_for_upload_job(client, campaign_id, job_id, timeout=timeout_seconds)
+            except Exception as exc:
+                failed.append(f"{job_id}: {exc}")
+    return failed
+
+
+@task(
+    name="Launch campaign if ready",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_client_error,
+)
+def try_launch(credentials: ColdSendCredentials, campaign_id: str) -> LaunchAttempt:
+    """Launch a DRAFT campaign; anything else is reported as found."""
+    with credentials.get_client() as client:
+        campaign = client.get_campaign(campaign_id)
+        if campaign.status != CampaignStatus.DRAFT:
+            return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
+        answer = client.launch_campaign(campaign_id)
+        return LaunchAttempt(
+            answer.name, "DRAFT", str(answer.status), list(answer.missing_requirements or [])
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LaunchAttempt:
+    name: str
+    status_before: str
+    status: str
+    missing: list[str]
+
+
+_WHAT_TO_DO = {
+    "leads": "upload at least one lead (run the sync)",
+    "inboxes": "attach at least one sender inbox (inbox_ids)",
+    "variants": "add at least one email variant",
+}
+
+
+@flow(name="launch-campaign-when-ready")
+def launch_campaign_when_ready(
+    campaign_id: str,
+    coldsend: str | None = None,
+    job_ids: list[str] | None = None,
+    wait_for_requirements_seconds: float = 0.0,
+    check_interval_seconds: float = 30.0,
+    upload_timeout_seconds: float = 900.0,
+) -> LaunchReport:
+    """Wait for the campaign's upload jobs, then launch it, or fail naming what is missing.
+
+    Launching an ACTIVE (or COMPLETED) campaign is a no-op success. A PAUSED campaign is not
+    resumed: someone paused it on purpose.
+
+    Args:
+        campaign_id: The campaign to launch.
+        coldsend: A ColdSend Credentials block name.
+        job_ids: Upload jobs to wait for first (the sync's event carries them).
+        wait_for_requirements_seconds: Keep checking readiness this long before failing.
+        check_interval_seconds: Pause between readiness checks.
+        upload_timeout_seconds: Deadline for each upload job.
+
+    Raises:
+        CampaignNotLaunchable: Requirements still missing at the deadline, or a paused or
+            failed campaign.
+    """
+    logger = get_run_logger()
+    credentials = load_coldsend(coldsend)
+    report = LaunchReport(campaign_id=campaign_id, waited_jobs=list(job_ids or []))
+    if job_ids:
+        failed = wait_for_upload_jobs(
+            credentials, campaign_id, list(job_ids), upload_timeout_seconds
+        )
+        for line in failed:
+            logger.warning("Upload job did not complete: %s", line)
+    deadline = time.monotonic() + max(0.0, wait_for_requirements_seconds)
+    while True:
+        report.checks += 1
+        attempt = try_launch(credentials, campaign_id)
+        name, status, missing = attempt.name, attempt.status, attempt.missing
+        report.campaign_name, report.status = name, status
+        if status in (CampaignStatus.ACTIVE, CampaignStatus.COMPLETED) and not missing:
+            break
+        if status == CampaignStatus.PAUSED:
+            raise CampaignNotLaunchable(
+                f"Campaign {name!r} is PAUSED; it was paused on purpose, so it is not resumed "
+                "automatically. Activate it in ColdSend (or with the client) to resume sending."
+            )
+        if status == CampaignStatus.FAILED:
+            raise CampaignNotLaunchable(f"Campaign {name!r} is FAILED and cannot be launched.")
+        if missing and time.monotonic() < deadline:
+            logger.info("Not ready yet (missing %s); checking again", ", ".join(missing))
+            time.sleep(min(check_interval_seconds, max(0.0, deadline - time.monotonic())))
+            continue
+        if missing:
+            raise CampaignNotLaunchable(
+                f"Campaign {name!r} cannot launch: missing "
+                + "; ".join(f"{m} ({_WHAT_TO_DO.get(m, m)})" for m in missing)
+            )
+        raise CampaignNotLaunchable(f"Campaign {name!r} is {status} after the launch request.")
+
+    launched_now = attempt.status_before == "DRAFT" and status == CampaignStatus.ACTIVE
+    report.launched = launched_now
+    publish_summary(
+        key=f"launch-{campaign_id}",
+        title="Campaign launch",
+        body=markdown_table(
+            ("campaign", "status", "readiness checks"), [(name, status, report.checks)]
+        ),
+    )
+    if launched_now:
+        emit_campaign_event(CAMPAIGN_LAUNCHED, campaign_id, name=name, payload={"status": status})
+    logger.info("Campaign %r is %s", name, status)
+    return report

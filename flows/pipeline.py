@@ -1,0 +1,62 @@
+"""The pipeline for trigger-based runs: ensure the campaign, sync leads into it, launch it."""
+
+from __future__ import annotations
+
+from prefect import flow, get_run_logger
+from pydantic import BaseModel
+
+from flows.campaigns import CampaignSpec, LaunchReport, ensure_campaign, launch_campaign_when_ready
+from flows.sync import SyncReport, sync_leads_to_campaign
+
+__all__ = ["PipelineReport", "crm_to_campaign_pipeline"]
+
+
+class PipelineReport(BaseModel):
+    """The three stages' reports."""
+
+    campaign_id: str
+    sync: SyncReport
+    launch: LaunchReport
+
+
+@flow(name="crm-to-campaign-pipeline")
+def crm_to_campaign_pipeline(
+    campaign: CampaignSpec,
+    lead_store: str,
+    coldsend: str | None = None,
+    suppression_list: list[str] | None = None,
+    launch: bool = True,
+    wait_for_requirements_seconds: float = 0.0,
+) -> PipelineReport:
+    """Ensure the campaign exists as specified, sync the lead store into it, then launch it.
+
+    Every stage reconciles with what ColdSend holds, so a re-delivered trigger event or a
+    re-run after a crash converges without duplicates.
+
+    Args:
+        campaign: The campaign spec (found by name, created when missing).
+        lead_store: The saved lead store to sync from (``"<block-type>/<name>"``).
+        coldsend: A ColdSend Credentials block name.
+        suppression_list: Extra emails never to upload.
+        launch: Launch after the sync (otherwise only ensure and sync).
+        wait_for_requirements_seconds: Passed to the launch flow.
+    """
+    logger = get_run_logger()
+    campaign_id = ensure_campaign(campaign, coldsend=coldsend)
+    sync = sync_leads_to_campaign(
+        campaign_id=campaign_id,
+        lead_store=lead_store,
+        coldsend=coldsend,
+        suppression_list=suppression_list,
+    )
+    if launch:
+        launched = launch_campaign_when_ready(
+            campaign_id=campaign_id,
+            coldsend=coldsend,
+            job_ids=sync.job_ids,
+            wait_for_requirements_seconds=wait_for_requirements_seconds,
+        )
+    else:
+        launched = LaunchReport(campaign_id=campaign_id, status="not requested")
+    logger.info("Pipeline done for campaign %s", campaign_id)
+    return PipelineReport(campaign_id=campaign_id, sync=sync, launch=launched)

@@ -1,0 +1,389 @@
+"""The sync flow: read a lead store, validate, suppress, reconcile, upload in parts, account for every row."""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Any, cast
+
+from prefect import flow, get_run_logger
+from prefect.futures import PrefectFuture
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.utilities.annotations import quote
+from prefect.variables import Variable
+from pydantic import BaseModel, Field
+
+from blocks.coldsend import ColdSendCredentials
+from connectors.coldsend import (
+    CsvPart,
+    UploadIncomplete,
+    UploadJobFailed,
+    UploadJobTimedOut,
+    UploadResult,
+    iter_csv_parts,
+)
+from connectors.leads import Lead, Reject
+from flows._common import load_coldsend, load_lead_store
+from flows.events import LEADS_SYNCED, emit_campaign_event
+from flows.reports import Progress, markdown_table, publish_rejects, publish_summary
+from flows.tasks import read_campaign_state, start_upload_job, wait_for_upload
+
+__all__ = ["SyncIncomplete", "SyncLedger", "SyncReport", "sync_leads_to_campaign"]
+
+SOURCE_ID_COLUMN = "crm_record_id"
+DRY_RUN_SAMPLE = 100
+
+
+class SyncIncomplete(RuntimeError):
+    """A sync that could not account for every row; the message says which rows and why."""
+
+
+class SyncReport(BaseModel):
+    """What a sync did. ``read == uploaded + duplicates + rejected + suppressed`` when complete."""
+
+    campaign_id: str
+    campaign_name: str = ""
+    lead_store: str
+    dry_run: bool = False
+    read: int = 0
+    uploaded: int = 0
+    duplicates: int = 0
+    already_in_campaign: int = 0
+    rejected: int = 0
+    suppressed: int = 0
+    to_upload: int = 0
+    unaccounted: int = 0
+    parts: int = 0
+    job_ids: list[str] = Field(default_factory=list)
+    failed_parts: list[str] = Field(default_factory=list)
+    cursor: str | None = None
+    rejects_csv: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.read == self.uploaded + self.duplicates + self.rejected + self.suppressed
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "read": self.read,
+            "uploaded": self.uploaded,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "suppressed": self.suppressed,
+            "unaccounted": self.unaccounted,
+        }
+
+
+class SyncLedger:
+    """Filters the lead stream (rejects, suppression, reconcile) and keeps the books.
+
+    Plain Python so the accounting is testable without Prefect.
+    """
+
+    def __init__(self, *, existing: frozenset[str], suppressed: frozenset[str]) -> None:
+        self.existing = existing
+        self.suppressed_emails = suppressed
+        self.read = 0
+        self.suppressed = 0
+        self.already_in_campaign = 0
+        self.to_upload = 0
+        self.rejects: list[dict[str, Any]] = []
+        self.high_water: datetime | None = None
+
+    def reject_row(
+        self, *, row: int | None, record: str | None, email: str, reason: str, stage: str
+    ) -> None:
+        self.rejects.append(
+            {"row": row, "record_id": record, "email": email, "reason": reason, "stage": stage}
+        )
+
+    def filter(self, items: Iterator[Lead | Reject]) -> Iterator[Lead]:
+        """Yield only leads to upload, counting everything else."""
+        existing = self.existing
+        suppressed = self.suppressed_emails
+        for item in items:
+            self.read += 1
+            if isinstance(item, Reject):
+                self.reject_row(
+                    row=item.row_number,
+                    record=item.source_id,
+                    email=item.email,
+                    reason=item.reason,
+                    stage="source",
+                )
+                continue
+            if item.modified_at is not None and (
+                self.high_water is None or item.modified_at > self.high_water
+            ):
+                self.high_water = item.modified_at
+            email = item.email
+            if email in suppressed:
+                self.suppressed += 1
+            elif email in existing:
+                self.already_in_campaign += 1
+            else:
+                self.to_upload += 1
+                yield item
+
+
+def _cursor_name(lead_store: str, campaign_id: str) -> str:
+    slug = re.sub(r"[^a-z0-9_-]+", "-", f"coldsend-cursor-{lead_store}-{campaign_id}".lower())
+    return slug[:255]
+
+
+def _read_cursor(name: str) -> datetime | None:
+    value: object = cast(object, Variable.get(name, default=""))
+    if not value:
+        return None
+    return datetime.fromisoformat(str(value))
+
+
+@flow(name="sync-leads-to-campaign", task_runner=cast(Any, ThreadPoolTaskRunner(max_workers=8)))
+def sync_leads_to_campaign(
+    campaign_id: str,
+    lead_store: str,
+    coldsend: str | None = None,
+    incremental: bool = True,
+    suppression_list: list[str] | None = None,
+    dry_run: bool = False,
+    rows_per_upload: int = 10_000,
+    upload_timeout_seconds: float = 900.0,
+    parallel_uploads: int = 2,
+) -> SyncReport:
+    """Sync leads from a lead store into a ColdSend campaign, accounting for every row.
+
+    Reads the store (only records changed since the last complete run when the store supports
+    it and `incremental` is on), validates each record, drops emails unsubscribed or bounced
+    anywhere in the account (plus `suppression_list`), drops emails already in the campaign
+    (one export call), uploads the rest in CSV parts and waits for each upload job. The run
+    fails unless ``read == uploaded + duplicates + rejected + suppressed``.
+
+    Args:
+        campaign_id: The ColdSend campaign to fill.
+        lead_store: A saved lead store block, ``"<block-type>/<name>"``, e.g.
+            ``"salesforce-leads/acme"``.
+        coldsend: A ColdSend Credentials block name; default COLDSEND_API_KEY or block "default".
+        incremental: Read only records changed since the last complete sync (Salesforce).
+        suppression_list: Extra emails never to upload.
+        dry_run: Do everything except uploading, and show what would be sent.
+        rows_per_upload: Rows per CSV part (at most 10,000, ColdSend's limit).
+        upload_timeout_seconds: Wall-clock deadline for each upload job.
+        parallel_uploads: How many parts to upload and poll at once.
+
+    Returns:
+        A `SyncReport` with the counts.
+
+    Raises:
+        SyncIncomplete: Some rows could not be accounted for (failed or timed-out jobs).
+
+    Example:
+        ```python
+        from flows import sync_leads_to_campaign
+
+        report = sync_leads_to_campaign(campaign_id="...", lead_store="salesforce-leads/acme")
+        print(report.uploaded, "new leads")
+        ```
+    """
+    logger = get_run_logger()
+    if not 1 <= rows_per_upload <= 10_000:
+        raise ValueError(f"rows_per_upload must be between 1 and 10,000, got {rows_per_upload}")
+    if parallel_uploads < 1:
+        raise ValueError(f"parallel_uploads must be at least 1, got {parallel_uploads}")
+    credentials = load_coldsend(coldsend)
+    store = load_lead_store(lead_store)
+    source = store.lead_source()
+
+    cursor_name = _cursor_name(lead_store, campaign_id)
+    since = _read_cursor(cursor_name) if incremental and store.supports_incremental else None
+    logger.info(
+        "Syncing %s into campaign %s%s%s",
+        store.describe(),
+        campaign_id,
+        f", records changed since {since.isoformat()}" if since else "",
+        " (dry run)" if dry_run else "",
+    )
+
+    state = read_campaign_state(credentials, campaign_id, suppression_list or [])
+    logger.info(
+        "Campaign %r holds %d leads; %d emails are suppressed",
+        state.name,
+        len(state.existing),
+        len(state.suppressed),
+    )
+    ledger = SyncLedger(existing=state.existing, suppressed=state.suppressed)
+    report = SyncReport(
+        campaign_id=campaign_id, campaign_name=state.name, lead_store=lead_store, dry_run=dry_run
+    )
+    parts = iter_csv_parts(
+        ledger.filter(source.read(since=since)),
+        custom_fields=store.custom_field_names(),
+        source_id_column=SOURCE_ID_COLUMN,
+        max_rows=rows_per_upload,
+    )
+
+    results: list[UploadResult] = []
+    sample: list[dict[str, str]] = []
+    if dry_run:
+        for part in parts:
+            report.parts += 1
+            for ref in part.rows:
+                if len(sample) < DRY_RUN_SAMPLE:
+                    sample.append({"row": str(ref.row_number or ""), "email": ref.email})
+    else:
+        results = _upload_all(
+            parts,
+            report=report,
+            credentials=credentials,
+            campaign_id=campaign_id,
+            timeout=upload_timeout_seconds,
+            parallel=parallel_uploads,
+            ledger=ledger,
+        )
+
+    report.read = ledger.read
+    report.suppressed = ledger.suppressed
+    report.already_in_campaign = ledger.already_in_campaign
+    report.to_upload = ledger.to_upload
+    report.duplicates = ledger.already_in_campaign
+    for result in results:
+        report.uploaded += result.success
+        report.duplicates += result.duplicate
+        for err in result.row_errors:
+            ledger.reject_row(
+                row=err.row_number,
+                record=err.source_id,
+                email=err.email,
+                reason=err.error,
+                stage="upload",
+            )
+        for _ in range(result.error - len(result.row_errors)):
+            ledger.reject_row(
+                row=None,
+                record=None,
+                email="",
+                reason=f"rejected by ColdSend job {result.job_id} without row details",
+                stage="upload",
+            )
+    report.rejected = len(ledger.rejects)
+    if dry_run:
+        # Nothing was sent: the rows that would be uploaded stand in for "uploaded".
+        report.uploaded = ledger.to_upload
+    report.unaccounted = report.read - (
+        report.uploaded + report.duplicates + report.rejected + report.suppressed
+    )
+
+    rejects_path = publish_rejects(
+        ledger.rejects, key_prefix=f"sync-{campaign_id}", title=f"Sync into {state.name}"
+    )
+    report.rejects_csv = str(rejects_path) if rejects_path else None
+    _publish_sync_summary(report, store.describe(), sample)
+
+    if report.failed_parts or report.unaccounted:
+        raise SyncIncomplete(
+            f"{report.unaccounted} of {report.read} rows were not accounted for "
+            f"(uploaded {report.uploaded}, duplicates {report.duplicates}, rejected "
+            f"{report.rejected}, suppressed {report.suppressed}). "
+            + "; ".join(report.failed_parts)
+            + " Run the sync again: rows already imported are skipped, the rest are retried."
+        )
+    if dry_run:
+        logger.info(
+            "Dry run: %d leads would be uploaded in %d parts", ledger.to_upload, report.parts
+        )
+        return report
+
+    if ledger.high_water is not None and store.supports_incremental:
+        Variable.set(cursor_name, ledger.high_water.isoformat(), overwrite=True)
+        report.cursor = ledger.high_water.isoformat()
+    emit_campaign_event(
+        LEADS_SYNCED,
+        campaign_id,
+        name=state.name,
+        payload={**report.counts(), "job_ids": report.job_ids, "lead_store": lead_store},
+    )
+    logger.info(
+        "Synced %d read: %d uploaded, %d duplicates, %d rejected, %d suppressed",
+        report.read,
+        report.uploaded,
+        report.duplicates,
+        report.rejected,
+        report.suppressed,
+    )
+    return report
+
+
+def _upload_all(
+    parts: Iterator[CsvPart],
+    *,
+    report: SyncReport,
+    credentials: ColdSendCredentials,
+    campaign_id: str,
+    timeout: float,
+    parallel: int,
+    ledger: SyncLedger,
+) -> list[UploadResult]:
+    """Upload parts as they are built, at most `parallel` in flight, and collect each job's result.
+
+    Parts are consumed lazily so memory holds at most `parallel` parts at once.
+    """
+    logger = get_run_logger()
+    progress = Progress(f"Uploading leads to campaign {campaign_id}")
+    results: list[UploadResult] = []
+    inflight: deque[tuple[CsvPart, PrefectFuture[UploadResult]]] = deque()
+    rows_done = 0
+
+    def settle(part: CsvPart, future: PrefectFuture[UploadResult]) -> None:
+        nonlocal rows_done
+        try:
+            result = future.result()
+        except (UploadJobFailed, UploadJobTimedOut, UploadIncomplete) as exc:
+            report.failed_parts.append(f"part of {part.row_count} rows: {exc}")
+            logger.error("Upload part failed: %s", exc)
+        else:
+            results.append(result)
+        rows_done += part.row_count
+        progress.update(rows_done, max(ledger.to_upload, rows_done))
+
+    for part in parts:
+        report.parts += 1
+        # Starting a job is quick; waiting is the slow part and runs in the flow's task runner.
+        # quote(): Prefect need not walk 10,000 row references looking for futures.
+        quoted = cast(CsvPart, quote(part))
+        job_id = start_upload_job(credentials, campaign_id, quoted)
+        report.job_ids.append(job_id)
+        logger.info("Part %d: %d rows, upload job %s", report.parts, part.row_count, job_id)
+        inflight.append(
+            (part, wait_for_upload.submit(credentials, campaign_id, job_id, quoted, timeout))
+        )
+        while len(inflight) >= parallel:
+            settle(*inflight.popleft())
+    while inflight:
+        settle(*inflight.popleft())
+    progress.finish()
+    return results
+
+
+def _publish_sync_summary(report: SyncReport, source: str, sample: list[dict[str, str]]) -> None:
+    rows = [
+        ("read from source", report.read),
+        ("uploaded" + (" (would be)" if report.dry_run else ""), report.uploaded),
+        ("already in campaign", report.already_in_campaign),
+        ("duplicates reported by upload jobs", report.duplicates - report.already_in_campaign),
+        ("rejected", report.rejected),
+        ("suppressed (unsubscribed, bounced, suppression list)", report.suppressed),
+        ("not accounted for", report.unaccounted),
+    ]
+    body = f"Source: {source}\n\nCampaign: {report.campaign_name} (`{report.campaign_id}`)\n\n"
+    body += markdown_table(("", "rows"), rows)
+    body += f"\n\nUpload jobs: {', '.join(report.job_ids) or 'none'}\n"
+    if report.failed_parts:
+        body += "\n**Failed parts:**\n\n" + "\n".join(f"- {p}" for p in report.failed_parts)
+    if report.rejects_csv:
+        body += f"\n\nRejected rows: `{report.rejects_csv}`\n"
+    if sample:
+        body += "\n\n## Would be uploaded (first rows)\n\n"
+        body += markdown_table(("row", "email"), [(s["row"], s["email"]) for s in sample])
+    title = "Sync dry run" if report.dry_run else "Sync summary"
+    publish_summary(key=f"sync-summary-{report.campaign_id}", title=title, body=body)
