@@ -13,3 +13,12 @@ os.environ.setdefault("PREFECT_LOGGING_TO_API_ENABLED", "false")
 os.environ.setdefault("COLDSEND_REPORTS_DIR", os.path.join(_HOME, "reports"))
 for _name in ("COLDSEND_API_KEY", "COLDSEND_BASE_URL"):
     os.environ.pop(_name, None)
+
+# One server of each sandbox for the whole session, and the `stack` fixture (sandboxes plus
+# saved blocks on a Prefect test server) for flow-level tests.
+pytest_plugins = [
+    "sandbox.coldsend.fixtures",
+    "sandbox.salesforce.fixtures",
+    "sandbox.sheets.fixtures",
+    "tests._stack",
+]

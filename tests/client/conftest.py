@@ -10,7 +10,6 @@ import httpx
 import pytest
 
 from connectors.coldsend import ColdSendClient
-from sandbox.coldsend.fixtures import *  # noqa: F403  (coldsend_server, coldsend_sandbox)
 
 from ._helpers import API_KEY, BASE_URL, Handler, Recorder
 

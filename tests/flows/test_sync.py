@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flows.sync import SyncIncomplete, sync_leads_to_campaign
-from tests.flows.conftest import Stack
+from tests._stack import Stack
 
 
 def test_sync_from_salesforce_accounts_for_every_row(stack: Stack) -> None:

@@ -8,7 +8,6 @@ from typing import Any
 import pytest
 
 from connectors.salesforce import SalesforceConnection
-from sandbox.salesforce.fixtures import *  # noqa: F403
 from sandbox.salesforce.fixtures import SalesforceSandbox
 
 ConnectionFactory = Callable[..., SalesforceConnection]

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from sandbox.coldsend.fixtures import *  # noqa: F403
 from sandbox.coldsend.fixtures import ColdSendControl, ColdSendServer
 
 

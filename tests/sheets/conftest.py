@@ -5,12 +5,9 @@ from __future__ import annotations
 import pytest
 
 from connectors.sheets import SheetsConnection
-from sandbox.sheets.fixtures import SheetsSandbox, sheets_sandbox, sheets_server
+from sandbox.sheets.fixtures import SheetsSandbox
 
 from ._helpers import Sleeps
-
-__all__ = ["sheets_sandbox", "sheets_server"]
-
 
 @pytest.fixture
 def sleeps() -> Sleeps:

@@ -1,4 +1,4 @@
-"""Flow tests: one Prefect test server for the session, the three sandboxes, saved blocks."""
+"""The sandboxes plus saved blocks pointing at them, on one Prefect test server (a pytest plugin)."""
 
 from __future__ import annotations
 
@@ -20,11 +20,8 @@ from blocks import (
 )
 from connectors.coldsend import ColdSendClient
 from connectors.leads import FieldMapping
-from sandbox.coldsend.fixtures import *  # noqa: F403
 from sandbox.coldsend.fixtures import ColdSendControl
-from sandbox.salesforce.fixtures import *  # noqa: F403
 from sandbox.salesforce.fixtures import SalesforceSandbox
-from sandbox.sheets.fixtures import *  # noqa: F403
 from sandbox.sheets.fixtures import SheetsSandbox
 
 FLOW_SCOPES = [
@@ -37,8 +34,9 @@ FLOW_SCOPES = [
 ]
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def prefect_server() -> Iterator[None]:
+    """One Prefect test server for the whole session (it takes 6 to 22 s to start here)."""
     with prefect_test_harness(server_startup_timeout=90):
         yield
 
@@ -90,6 +88,7 @@ class Stack:
 
 @pytest.fixture
 def stack(
+    prefect_server: None,
     coldsend_sandbox: ColdSendControl,
     salesforce_sandbox: SalesforceSandbox,
     sheets_sandbox: SheetsSandbox,
