@@ -9,6 +9,7 @@ from sandbox.sheets.fixtures import SheetsSandbox
 
 from ._helpers import Sleeps
 
+
 @pytest.fixture
 def sleeps() -> Sleeps:
     return Sleeps()
