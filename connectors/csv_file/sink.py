@@ -112,8 +112,13 @@ class CsvStatusSink:
         """
         index = UpdateIndex(updates, match_value=self.match_value)
         result = WriteResult(received=index.received)
-        reason = "invalid email" if self.match_value == "email" else "no source_id"
-        result.failures.extend(WriteFailure(key=k, reason=reason) for k in index.unmatchable)
+        if self.match_value == "email":
+            result.failures.extend(
+                WriteFailure(key=k, reason="invalid email") for k in index.unmatchable
+            )
+        else:
+            # No record key: the lead came from another store, so it is not in this one.
+            result.not_found.extend(index.unmatchable)
         if not index.by_key:
             return result
         fmt = detect_format(self.path, encoding=self.encoding, delimiter=self.delimiter)
@@ -136,7 +141,9 @@ class CsvStatusSink:
         )
         record_no = 0
         with self.path.open("r", encoding=fmt.encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=fmt.delimiter)
+            # strict: an unclosed quote would otherwise swallow every later row into one
+            # field without a word (rows lost; a rewrite would merge them for good).
+            reader = csv.reader(fh, delimiter=fmt.delimiter, strict=True)
             try:
                 raw_header, header, skipped = read_header(reader, where=where)
                 match_col = find_column(header, self.match_by, source=where)

@@ -218,10 +218,13 @@ class SalesforceStatusSink:
             result.received += 1
             key = self._key(update)
             if key is None:
-                what = "no source_id" if self.match_by == "id" else "an invalid email"
-                result.failures.append(
-                    WriteFailure(key=update.email or "?", reason=f"update has {what} to match by")
-                )
+                if self.match_by == "id":
+                    # No record id: the lead came from another store (a sheet, a CSV file).
+                    result.not_found.append(update.email)
+                else:
+                    result.failures.append(
+                        WriteFailure(key=update.email or "?", reason="invalid email to match by")
+                    )
                 continue
             target = targets.get(key)
             if target is None:

@@ -147,8 +147,13 @@ class SheetsStatusSink:
         """
         index = UpdateIndex(updates, match_value=self.match_value)
         result = WriteResult(received=index.received)
-        reason = "invalid email" if self.match_value == "email" else "no source_id"
-        result.failures.extend(WriteFailure(key=k, reason=reason) for k in index.unmatchable)
+        if self.match_value == "email":
+            result.failures.extend(
+                WriteFailure(key=k, reason="invalid email") for k in index.unmatchable
+            )
+        else:
+            # No record key: the lead came from another store, so it is not in this one.
+            result.not_found.extend(index.unmatchable)
         if not index.by_key:
             return result
         start = self.caller.requests

@@ -156,7 +156,8 @@ def test_match_by_key_column_with_source_id(
         ]
     )
     assert result.written == 1
-    assert result.failures == [WriteFailure(key="x@example.com", reason="no source_id")]
+    assert result.failures == []
+    assert result.not_found == ["x@example.com"]
     assert sheets_sandbox.values(sid, "Leads")[2] == ["L-2", "b@example.com", "SENT"]
 
 

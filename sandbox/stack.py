@@ -1,0 +1,145 @@
+"""All three emulators together on loopback: the demo's and `prefect-coldsend sandbox`'s backend.
+
+State can live in a directory (SQLite files plus the generated credentials), so a second start
+finds the same campaigns, records and spreadsheets.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from sandbox._server import RunningServer, start_server
+from sandbox.coldsend import create_app as create_coldsend_app
+from sandbox.salesforce import create_app as create_salesforce_app
+from sandbox.sheets import create_app as create_sheets_app
+
+__all__ = ["SandboxStack", "start_stack"]
+
+COLDSEND_API_PREFIX = "/api/public/v1"
+
+
+@dataclass
+class SandboxStack:
+    """Three running emulators and what it takes to connect to them."""
+
+    coldsend: RunningServer
+    salesforce: RunningServer
+    sheets: RunningServer
+    coldsend_admin_key: str = field(repr=False)
+    salesforce_client_id: str
+    salesforce_client_secret: str = field(repr=False)
+    state_dir: Path | None = None
+
+    @property
+    def coldsend_base_url(self) -> str:
+        return self.coldsend.url + COLDSEND_API_PREFIX
+
+    @property
+    def salesforce_url(self) -> str:
+        return self.salesforce.url
+
+    @property
+    def sheets_url(self) -> str:
+        return self.sheets.url
+
+    def control(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
+        """Call an emulator's ``/_sandbox/`` control surface and return the JSON answer."""
+        root = {"coldsend": self.coldsend, "salesforce": self.salesforce, "sheets": self.sheets}[
+            service
+        ].url
+        with httpx.Client(timeout=120.0, trust_env=False) as http:
+            response = http.request(method, f"{root}/_sandbox/{path.lstrip('/')}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def create_coldsend_key(self, scopes: list[str], name: str | None = None) -> str:
+        """A new ColdSend API key with exactly these scopes."""
+        body = {"scopes": scopes, "name": name}
+        return str(self.control("coldsend", "POST", "keys", json=body)["api_key"])
+
+    def advance_sending(self, steps: int = 1) -> dict[str, Any]:
+        """Move the simulated sending of every ACTIVE campaign forward by `steps` stages."""
+        return dict(self.control("coldsend", "POST", "advance", json={"steps": steps}))
+
+    def set_latency(self, latency_ms: float) -> None:
+        """Inject the same latency into every API request of the three emulators."""
+        for service in ("coldsend", "salesforce", "sheets"):
+            self.control(service, "PUT", "faults", json={"latency_ms": latency_ms})
+
+    def stop(self) -> None:
+        for server in (self.coldsend, self.salesforce, self.sheets):
+            server.stop()
+
+
+def _load_secrets(state_dir: Path | None) -> dict[str, str]:
+    generated = {
+        "coldsend_admin_key": "cs_live_" + secrets.token_urlsafe(24),
+        "salesforce_client_secret": secrets.token_urlsafe(24),
+    }
+    if state_dir is None:
+        return generated
+    path = state_dir / "sandbox-credentials.json"
+    if path.exists():
+        stored = json.loads(path.read_text(encoding="utf-8"))
+        return {**generated, **stored}
+    path.write_text(json.dumps(generated, indent=2), encoding="utf-8")
+    path.chmod(0o600)
+    return generated
+
+
+def start_stack(
+    *,
+    state_dir: Path | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    coldsend_per_minute: int = 100,
+    coldsend_per_hour: int = 1000,
+) -> SandboxStack:
+    """Start the ColdSend, Salesforce and Sheets emulators in background threads.
+
+    Args:
+        state_dir: Keep state here across restarts (in memory when None).
+        host: Interface to bind (loopback by default).
+        port: ColdSend's port; Salesforce and Sheets take the next two. 0 picks free ports.
+        coldsend_per_minute / coldsend_per_hour: ColdSend's rate limits (the real ones by default).
+    """
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    creds = _load_secrets(state_dir)
+
+    def db(name: str) -> str | None:
+        return str(state_dir / name) if state_dir is not None else None
+
+    coldsend_app = create_coldsend_app(
+        db_path=db("coldsend.db"),
+        admin_key=creds["coldsend_admin_key"],
+        per_minute=coldsend_per_minute,
+        per_hour=coldsend_per_hour,
+    )
+    salesforce_app = create_salesforce_app(
+        db_path=db("salesforce.db"), client_secret=creds["salesforce_client_secret"]
+    )
+    sheets_app = create_sheets_app(db_path=db("sheets.db"))
+    started: list[RunningServer] = []
+    try:
+        for offset, app in enumerate((coldsend_app, salesforce_app, sheets_app)):
+            started.append(start_server(app, host=host, port=port + offset if port else 0))
+    except BaseException:
+        for server in started:
+            server.stop()
+        raise
+    return SandboxStack(
+        coldsend=started[0],
+        salesforce=started[1],
+        sheets=started[2],
+        coldsend_admin_key=creds["coldsend_admin_key"],
+        salesforce_client_id="sandbox-client",
+        salesforce_client_secret=creds["salesforce_client_secret"],
+        state_dir=state_dir,
+    )
