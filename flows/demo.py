@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -249,7 +250,7 @@ def format_summary(result: DemoResult, *, prefect_home: str | None) -> str:
         lines.append("Rejected rows (row number and reason): " + ", ".join(rejects))
     lines += ["", f"Campaign status after launch: {result.launched}"]
     if result.sending:
-        counts = ", ".join(f"{k} {v}" for k, v in sorted(result.sending.items()))
+        counts = ", ".join(f"{k} {v}" for k, v in sorted(result.sending.items()) if v)
         lines.append(f"After a simulated day of sending: {counts}")
     lines += [
         "",
@@ -261,12 +262,13 @@ def format_summary(result: DemoResult, *, prefect_home: str | None) -> str:
         )
         by_status = ", ".join(f"{k} {v}" for k, v in w.by_status.items())
         lines.append(f"{'':<26}statuses exported: {by_status}")
+    prefect = Path(sys.executable).with_name("prefect")
+    command = f"{prefect} server start" if prefect.exists() else "prefect server start"
     lines += [
         "",
         "Runs, task runs and artifacts (summaries, rejected rows, progress) are in Prefect:",
-        f"  PREFECT_HOME={prefect_home} prefect server start   then open http://127.0.0.1:4200"
-        if prefect_home
-        else "  prefect server start   then open http://127.0.0.1:4200",
+        (f"  PREFECT_HOME={prefect_home} " if prefect_home else "  ")
+        + f"{command}   then open http://127.0.0.1:4200",
         "Run the demo again: the second sync uploads nothing new and write-back writes only changes.",
     ]
     return "\n".join(lines)
