@@ -1,15 +1,36 @@
-"""Loading credentials and lead stores for flows, with errors a person can act on."""
+"""Loading credentials and lead stores for flows, and checking a key's ColdSend scopes."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import cast
 
 from prefect.blocks.core import Block
 
 from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
+from connectors.coldsend import (
+    BadRequestError,
+    ColdSendClient,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    UnprocessableEntityError,
+)
+from flows.scopes import scopes_for
 
-__all__ = ["ConfigurationError", "load_coldsend", "load_lead_store"]
+__all__ = [
+    "NIL_CAMPAIGN",
+    "ConfigurationError",
+    "MissingScopes",
+    "load_coldsend",
+    "load_lead_store",
+    "missing_scopes_error",
+    "scope_granted",
+    "scopes_checked",
+    "verify_scopes",
+]
 
 
 class ConfigurationError(ValueError):
@@ -63,3 +84,97 @@ def load_lead_store(name: str) -> LeadStore:
             "Google Sheet Leads or CSV File Leads)."
         )
     return block
+
+
+# -- least privilege -------------------------------------------------------------------------
+
+# A campaign id that never exists: probes against it can change nothing whatever they send.
+NIL_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
+_LEGACY_WRITE_ACTIONS = frozenset({"create", "update", "delete", "pause", "activate"})
+
+
+class MissingScopes(ConfigurationError):
+    """The ColdSend API key lacks scopes a flow needs; raised before the flow changes anything.
+
+    Attributes:
+        flow: The flow that needs them (a key of `flows.scopes.FLOW_SCOPES`).
+        missing: The scopes to add to the key.
+        granted: The scopes the key has, as ColdSend reported them.
+    """
+
+    def __init__(self, flow: str, missing: list[str], granted: list[str]) -> None:
+        self.flow, self.missing, self.granted = flow, missing, granted
+        super().__init__(
+            f"The ColdSend API key lacks the scope(s) {', '.join(missing)} needed by the "
+            f"{flow} flow (it needs {', '.join(sorted(scopes_for(flow)))}; the key has "
+            f"{', '.join(granted) or 'none'}). Add them to the key in ColdSend, or use a key "
+            "that has them."
+        )
+
+
+def scope_granted(granted: Iterable[str], required: str) -> bool:
+    """Whether `granted` covers `required`: exact, ``*``, ``resource:all`` or legacy ``:write``."""
+    have = set(granted)
+    if required in have or "*" in have:
+        return True
+    resource, _, action = required.partition(":")
+    if f"{resource}:all" in have:
+        return True
+    return action in _LEGACY_WRITE_ACTIONS and f"{resource}:write" in have
+
+
+def missing_scopes_error(flow: str, denied: PermissionDeniedError) -> MissingScopes:
+    """Every scope `flow` needs that the key lacks, from the ``granted`` list of one 403."""
+    needed = scopes_for(flow)
+    missing = sorted(s for s in needed if not scope_granted(denied.granted, s))
+    # A 403 without a granted list (or for a scope outside the table) still names its scope.
+    for scope in denied.missing or denied.required:
+        if scope not in missing:
+            missing.append(scope)
+    return MissingScopes(flow, missing, sorted(denied.granted))
+
+
+@contextmanager
+def scopes_checked(flow: str) -> Iterator[None]:
+    """Turn a 403 from ColdSend anywhere inside into `MissingScopes` naming every missing scope."""
+    try:
+        yield
+    except PermissionDeniedError as exc:
+        raise missing_scopes_error(flow, exc) from None
+
+
+def _probe(client: ColdSendClient, scope: str) -> bool:
+    """Send the cheapest request that needs `scope` and cannot change anything.
+
+    ColdSend checks scopes before validating the request or looking the campaign up, so
+    against `NIL_CAMPAIGN` a granted scope answers 404 and a missing one 403. Returns False
+    for scopes without such a request (``campaigns:create``: the create itself is then the
+    first change, and its 403 still comes before any).
+    """
+    try:
+        if scope == "leads:create":
+            client.add_lead(NIL_CAMPAIGN, email="scope-check@example.invalid")
+        elif scope == "campaigns:update":
+            client.update_campaign(NIL_CAMPAIGN, name="scope check (never created)")
+        elif scope == "leads:read":
+            client.get_upload_job(NIL_CAMPAIGN, NIL_CAMPAIGN)
+        elif scope == "campaigns:read":
+            client.list_campaigns(limit=1)
+        elif scope == "sender_accounts:read":
+            client.list_inboxes(limit=1)
+        else:
+            return False
+    except (NotFoundError, BadRequestError, UnprocessableEntityError, ConflictError):
+        pass
+    return True
+
+
+def verify_scopes(client: ColdSendClient, flow: str, scopes: Iterable[str]) -> None:
+    """Probe each of `scopes` (see `_probe`); raise `MissingScopes` for `flow` at the first 403.
+
+    The first 403 carries the key's granted scopes, so the error names every scope `flow`
+    lacks, not only the one probed.
+    """
+    with scopes_checked(flow):
+        for scope in sorted(scopes):
+            _probe(client, scope)

@@ -11,11 +11,16 @@ from prefect.cache_policies import NONE
 from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.coldsend import ColdSendCredentials
-from connectors.coldsend import CampaignStatus, wait_for_upload_job
-from flows._common import load_coldsend
+from connectors.coldsend import (
+    CampaignStatus,
+    UploadJobFailed,
+    UploadJobTimedOut,
+    wait_for_upload_job,
+)
+from flows._common import load_coldsend, scopes_checked, verify_scopes
 from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
 from flows.reports import markdown_table, publish_summary
-from flows.tasks import retry_unless_client_error
+from flows.tasks import FinalError, retry_unless_client_error
 
 __all__ = [
     "CampaignNotLaunchable",
@@ -28,7 +33,7 @@ __all__ = [
 ]
 
 
-class CampaignNotLaunchable(RuntimeError):
+class CampaignNotLaunchable(FinalError):
     """The campaign cannot be launched; the message names what is missing or wrong."""
 
 
@@ -117,7 +122,7 @@ def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec
     only while it is DRAFT or PAUSED (a running campaign is left alone).
     """
     logger = get_run_logger()
-    with credentials.get_client() as client:
+    with scopes_checked("ensure"), credentials.get_client() as client:
         matches = [c for c in client.iter_campaigns(search=spec.name) if c.name == spec.name]
         if len(matches) > 1:
             ids = ", ".join(c.campaign_id for c in matches)
@@ -125,20 +130,7 @@ def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec
                 f"{len(matches)} campaigns are named {spec.name!r} ({ids}); rename or delete the "
                 "extra ones so the name identifies one campaign."
             )
-        if matches:
-            campaign_id = matches[0].campaign_id
-            logger.info("Found campaign %r (%s)", spec.name, campaign_id)
-        else:
-            created = client.create_campaign(**spec.settings())
-            campaign_id = created.campaign_id
-            logger.info("Created campaign %r (%s)", spec.name, campaign_id)
-        current = client.get_campaign(campaign_id)
-        if current.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
-            logger.info("Campaign is %s; leaving its settings as they are", current.status)
-            return campaign_id
-        wanted: dict[str, Any] = {
-            k: v for k, v in spec.settings().items() if getattr(current, k, None) != v
-        }
+        # Everything that can fail is checked before the first change (the create).
         inbox_ids = list(spec.inbox_ids)
         if spec.inbox_emails:
             by_email = {i.email_address.lower(): i.inbox_id for i in client.iter_inboxes()}
@@ -148,14 +140,36 @@ def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec
                     f"Sender inbox(es) not found in the ColdSend account: {', '.join(unknown)}"
                 )
             inbox_ids.extend(by_email[e.lower()] for e in spec.inbox_emails)
-        if inbox_ids and sorted(set(inbox_ids)) != sorted(current.inbox_ids or []):
-            wanted["inbox_ids"] = sorted(set(inbox_ids))
+        wanted_inboxes = sorted({i.lower() for i in inbox_ids})
         variants = [v.model_dump() for v in spec.variants]
-        if variants and _plain(current.variants) != variants:
-            wanted["variants"] = variants
         sequences = [s.model_dump() for s in spec.sequences]
-        if sequences and _plain(current.sequences) != sequences:
-            wanted["sequences"] = sequences
+        wanted: dict[str, Any] = {}
+        if matches:
+            campaign_id = matches[0].campaign_id
+            logger.info("Found campaign %r (%s)", spec.name, campaign_id)
+            current = client.get_campaign(campaign_id)
+            if current.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
+                logger.info("Campaign is %s; leaving its settings as they are", current.status)
+                return campaign_id
+            wanted = {k: v for k, v in spec.settings().items() if getattr(current, k, None) != v}
+            if wanted_inboxes and wanted_inboxes != sorted(i.lower() for i in current.inbox_ids):
+                wanted["inbox_ids"] = wanted_inboxes
+            if variants and _plain(current.variants) != variants:
+                wanted["variants"] = variants
+            if sequences and _plain(current.sequences) != sequences:
+                wanted["sequences"] = sequences
+        else:
+            if wanted_inboxes or variants or sequences:
+                # The create cannot carry these; make sure the update after it will be allowed.
+                verify_scopes(client, "ensure", ["campaigns:update"])
+            campaign_id = client.create_campaign(**spec.settings()).campaign_id
+            logger.info("Created campaign %r (%s)", spec.name, campaign_id)
+            if wanted_inboxes:
+                wanted["inbox_ids"] = wanted_inboxes
+            if variants:
+                wanted["variants"] = variants
+            if sequences:
+                wanted["sequences"] = sequences
         if wanted:
             client.update_campaign(campaign_id, **wanted)
             logger.info("Updated %s", ", ".join(sorted(wanted)))
@@ -190,9 +204,34 @@ _SPEC_KEYS = set(VariantSpec.model_fields) | set(FollowUpSpec.model_fields)
 def ensure_campaign(spec: CampaignSpec, coldsend: str | None = None) -> str:
     """Create the campaign described by `spec`, or find it by name; return its id.
 
+    Idempotent: run twice, it returns the same id; a campaign found by name gets only the
+    settings that differ from the spec (and only while DRAFT or PAUSED). Inboxes may be given
+    by address. Scopes, all checked before the first change: campaigns:read,
+    sender_accounts:read (inboxes by address), campaigns:create and campaigns:update.
+
     Args:
         spec: Name, schedule, sending window, variants, follow-ups and inboxes.
         coldsend: A ColdSend Credentials block name (default: environment, then "default").
+
+    Returns:
+        The campaign id.
+
+    Raises:
+        CampaignNotLaunchable: Several campaigns share the name, or an inbox is unknown.
+        MissingScopes: The key lacks a scope the flow needs.
+
+    Example:
+        ```python
+        from flows.campaigns import CampaignSpec, VariantSpec, ensure_campaign
+
+        campaign_id = ensure_campaign(
+            CampaignSpec(
+                name="Q3 outbound: EMEA fintech",
+                inbox_emails=["sales@acme.example"],
+                variants=[VariantSpec(subject_template="Hi {{first_name}}", email_content="...")],
+            )
+        )
+        ```
     """
     return find_or_create_campaign(load_coldsend(coldsend), spec)
 
@@ -209,6 +248,30 @@ class LaunchReport(BaseModel):
 
 
 @task(
+    name="Read campaign",
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_client_error,
+)
+def read_campaign(
+    credentials: ColdSendCredentials, campaign_id: str, *, check_update_scope: bool
+) -> LaunchAttempt:
+    """The campaign's name and status; for a DRAFT one, optionally check campaigns:update.
+
+    The check costs one request that cannot change anything; the launch flow makes it only
+    when it will wait for upload jobs before launching, so a key that could never launch
+    fails now rather than after the wait.
+    """
+    with scopes_checked("launch"), credentials.get_client() as client:
+        campaign = client.get_campaign(campaign_id)
+        if check_update_scope and campaign.status == CampaignStatus.DRAFT:
+            verify_scopes(client, "launch", ["campaigns:update"])
+    status = str(campaign.status)
+    return LaunchAttempt(campaign.name, status, status, [])
+
+
+@task(
     name="Wait for upload jobs",
     cache_policy=NONE,
     retries=1,
@@ -218,13 +281,17 @@ class LaunchReport(BaseModel):
 def wait_for_upload_jobs(
     credentials: ColdSendCredentials, campaign_id: str, job_ids: list[str], timeout_seconds: float
 ) -> list[str]:
-    """Wait until each job is terminal; return the ids of jobs that did not complete."""
+    """Wait until each job is terminal; return a line per job that failed or timed out.
+
+    A failed job is reported, not raised (the sync that started it already failed loudly and
+    its re-run uploads the missing rows); API errors such as a missing scope are raised.
+    """
     failed: list[str] = []
-    with credentials.get_client() as client:
+    with scopes_checked("launch"), credentials.get_client() as client:
         for job_id in job_ids:
             try:
                 wait_for_upload_job(client, campaign_id, job_id, timeout=timeout_seconds)
-            except Exception as exc:
+            except (UploadJobFailed, UploadJobTimedOut) as exc:
                 failed.append(f"{job_id}: {exc}")
     return failed
 
@@ -236,12 +303,19 @@ def wait_for_upload_jobs(
     retry_delay_seconds=10,
     retry_condition_fn=retry_unless_client_error,
 )
-def try_launch(credentials: ColdSendCredentials, campaign_id: str) -> LaunchAttempt:
-    """Launch a DRAFT campaign; anything else is reported as found."""
-    with credentials.get_client() as client:
-        campaign = client.get_campaign(campaign_id)
-        if campaign.status != CampaignStatus.DRAFT:
-            return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
+def try_launch(
+    credentials: ColdSendCredentials, campaign_id: str, *, read_first: bool = True
+) -> LaunchAttempt:
+    """Ask a DRAFT campaign to launch; anything else is reported as found.
+
+    Args:
+        read_first: Read the status first (skip only right after reading it).
+    """
+    with scopes_checked("launch"), credentials.get_client() as client:
+        if read_first:
+            campaign = client.get_campaign(campaign_id)
+            if campaign.status != CampaignStatus.DRAFT:
+                return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
         answer = client.launch_campaign(campaign_id)
         return LaunchAttempt(
             answer.name, "DRAFT", str(answer.status), list(answer.missing_requirements or [])
@@ -250,6 +324,8 @@ def try_launch(credentials: ColdSendCredentials, campaign_id: str) -> LaunchAtte
 
 @dataclass(frozen=True, slots=True)
 class LaunchAttempt:
+    """What one look at (or launch request for) a campaign found."""
+
     name: str
     status_before: str
     status: str
@@ -261,6 +337,7 @@ _WHAT_TO_DO = {
     "inboxes": "attach at least one sender inbox (inbox_ids)",
     "variants": "add at least one email variant",
 }
+_DONE = (CampaignStatus.ACTIVE, CampaignStatus.COMPLETED)
 
 
 @flow(name="launch-campaign-when-ready")
@@ -274,8 +351,8 @@ def launch_campaign_when_ready(
 ) -> LaunchReport:
     """Wait for the campaign's upload jobs, then launch it, or fail naming what is missing.
 
-    Launching an ACTIVE (or COMPLETED) campaign is a no-op success. A PAUSED campaign is not
-    resumed: someone paused it on purpose.
+    Launching an ACTIVE (or COMPLETED) campaign is a no-op success that costs one request. A
+    PAUSED campaign is not resumed: someone paused it on purpose.
 
     Args:
         campaign_id: The campaign to launch.
@@ -285,55 +362,74 @@ def launch_campaign_when_ready(
         check_interval_seconds: Pause between readiness checks.
         upload_timeout_seconds: Deadline for each upload job.
 
+    Returns:
+        A `LaunchReport`; ``launched`` is True only when this run launched the campaign.
+
     Raises:
-        CampaignNotLaunchable: Requirements still missing at the deadline, or a paused or
-            failed campaign.
+        CampaignNotLaunchable: Requirements still missing at the deadline (named: leads,
+            inboxes, variants), or a paused or failed campaign.
+        MissingScopes: The key lacks campaigns:read, campaigns:update or leads:read.
+
+    Example:
+        ```python
+        from flows.campaigns import launch_campaign_when_ready
+
+        report = launch_campaign_when_ready(campaign_id="...", job_ids=sync_report.job_ids)
+        print(report.status)  # ACTIVE
+        ```
     """
     logger = get_run_logger()
     credentials = load_coldsend(coldsend)
     report = LaunchReport(campaign_id=campaign_id, waited_jobs=list(job_ids or []))
-    if job_ids:
-        failed = wait_for_upload_jobs(
-            credentials, campaign_id, list(job_ids), upload_timeout_seconds
-        )
-        for line in failed:
-            logger.warning("Upload job did not complete: %s", line)
-    deadline = time.monotonic() + max(0.0, wait_for_requirements_seconds)
-    while True:
-        report.checks += 1
-        attempt = try_launch(credentials, campaign_id)
-        name, status, missing = attempt.name, attempt.status, attempt.missing
-        report.campaign_name, report.status = name, status
-        if status in (CampaignStatus.ACTIVE, CampaignStatus.COMPLETED) and not missing:
-            break
-        if status == CampaignStatus.PAUSED:
-            raise CampaignNotLaunchable(
-                f"Campaign {name!r} is PAUSED; it was paused on purpose, so it is not resumed "
-                "automatically. Activate it in ColdSend (or with the client) to resume sending."
+    attempt = read_campaign(credentials, campaign_id, check_update_scope=bool(job_ids))
+    report.checks = 1
+    if attempt.status == CampaignStatus.DRAFT:
+        if job_ids:
+            failed = wait_for_upload_jobs(
+                credentials, campaign_id, list(job_ids), upload_timeout_seconds
             )
-        if status == CampaignStatus.FAILED:
-            raise CampaignNotLaunchable(f"Campaign {name!r} is FAILED and cannot be launched.")
-        if missing and time.monotonic() < deadline:
-            logger.info("Not ready yet (missing %s); checking again", ", ".join(missing))
+            for line in failed:
+                logger.warning("Upload job did not complete: %s", line)
+        deadline = time.monotonic() + max(0.0, wait_for_requirements_seconds)
+        # Right after reading a DRAFT campaign, launch at once; re-read before later tries.
+        read_first = bool(job_ids)
+        while True:
+            attempt = try_launch(credentials, campaign_id, read_first=read_first)
+            read_first = True
+            if attempt.status in _DONE or not attempt.missing:
+                break
+            if time.monotonic() >= deadline:
+                break
+            logger.info("Not ready yet (missing %s); checking again", ", ".join(attempt.missing))
             time.sleep(min(check_interval_seconds, max(0.0, deadline - time.monotonic())))
-            continue
-        if missing:
-            raise CampaignNotLaunchable(
-                f"Campaign {name!r} cannot launch: missing "
-                + "; ".join(f"{m} ({_WHAT_TO_DO.get(m, m)})" for m in missing)
-            )
+            report.checks += 1
+    name, status, missing = attempt.name, attempt.status, attempt.missing
+    report.campaign_name, report.status = name, status
+    if status == CampaignStatus.PAUSED:
+        raise CampaignNotLaunchable(
+            f"Campaign {name!r} is PAUSED; it was paused on purpose, so it is not resumed "
+            "automatically. Activate it in ColdSend (or with the client) to resume sending."
+        )
+    if status == CampaignStatus.FAILED:
+        raise CampaignNotLaunchable(f"Campaign {name!r} is FAILED and cannot be launched.")
+    if missing:
+        raise CampaignNotLaunchable(
+            f"Campaign {name!r} cannot launch: missing "
+            + "; ".join(f"{m} ({_WHAT_TO_DO.get(m, m)})" for m in missing)
+        )
+    if status not in _DONE:
         raise CampaignNotLaunchable(f"Campaign {name!r} is {status} after the launch request.")
 
-    launched_now = attempt.status_before == "DRAFT" and status == CampaignStatus.ACTIVE
-    report.launched = launched_now
+    report.launched = attempt.status_before == CampaignStatus.DRAFT and status in _DONE
     publish_summary(
         key=f"launch-{campaign_id}",
         title="Campaign launch",
         body=markdown_table(
-            ("campaign", "status", "readiness checks"), [(name, status, report.checks)]
+            ("campaign", "status", "launched by this run", "readiness checks"),
+            [(name, status, "yes" if report.launched else "no (already running)", report.checks)],
         ),
     )
-    if launched_now:
+    if report.launched:
         emit_campaign_event(CAMPAIGN_LAUNCHED, campaign_id, name=name, payload={"status": status})
     logger.info("Campaign %r is %s", name, status)
     return report

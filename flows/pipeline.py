@@ -5,8 +5,10 @@ from __future__ import annotations
 from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
+from flows._common import load_coldsend
 from flows.campaigns import CampaignSpec, LaunchReport, ensure_campaign, launch_campaign_when_ready
 from flows.sync import SyncReport, sync_leads_to_campaign
+from flows.tasks import check_scopes
 
 __all__ = ["PipelineReport", "crm_to_campaign_pipeline"]
 
@@ -40,8 +42,33 @@ def crm_to_campaign_pipeline(
         suppression_list: Extra emails never to upload.
         launch: Launch after the sync (otherwise only ensure and sync).
         wait_for_requirements_seconds: Passed to the launch flow.
+
+    Returns:
+        A `PipelineReport` with each stage's report.
+
+    Raises:
+        MissingScopes: The key lacks a scope of ``FLOW_SCOPES["pipeline"]``; raised before
+            the campaign is created or changed.
+
+    Example:
+        ```python
+        from flows.campaigns import CampaignSpec
+        from flows.pipeline import crm_to_campaign_pipeline
+
+        report = crm_to_campaign_pipeline(
+            campaign=CampaignSpec(name="Inbound follow-up: web leads", inbox_emails=[...]),
+            lead_store="salesforce-leads/acme",
+        )
+        print(report.sync.uploaded, report.launch.status)
+        ```
     """
     logger = get_run_logger()
+    # The scopes the later stages need are checked before the first stage changes anything;
+    # campaigns:read is checked by ensure's first request, campaigns:create by the create.
+    needed = ["leads:read", "leads:create"]
+    if launch or campaign.variants or campaign.sequences or campaign.inbox_ids:
+        needed.append("campaigns:update")
+    check_scopes(load_coldsend(coldsend), "pipeline", needed)
     campaign_id = ensure_campaign(campaign, coldsend=coldsend)
     sync = sync_leads_to_campaign(
         campaign_id=campaign_id,

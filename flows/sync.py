@@ -34,6 +34,7 @@ __all__ = ["SyncIncomplete", "SyncLedger", "SyncReport", "sync_leads_to_campaign
 
 SOURCE_ID_COLUMN = "crm_record_id"
 DRY_RUN_SAMPLE = 100
+UPLOADABLE = frozenset({"DRAFT", "ACTIVE", "PAUSED"})
 
 
 class SyncIncomplete(RuntimeError):
@@ -160,6 +161,10 @@ def sync_leads_to_campaign(
     (one export call), uploads the rest in CSV parts and waits for each upload job. The run
     fails unless ``read == uploaded + duplicates + rejected + suppressed``.
 
+    ColdSend scopes: campaigns:read, leads:read and leads:create (not for a dry run), all
+    checked by the run's first three requests, before the lead store is read. A re-run with
+    nothing new costs those three requests on a quiet account.
+
     Args:
         campaign_id: The ColdSend campaign to fill.
         lead_store: A saved lead store block, ``"<block-type>/<name>"``, e.g.
@@ -176,7 +181,9 @@ def sync_leads_to_campaign(
         A `SyncReport` with the counts.
 
     Raises:
-        SyncIncomplete: Some rows could not be accounted for (failed or timed-out jobs).
+        SyncIncomplete: Some rows could not be accounted for (failed or timed-out jobs), or
+            the campaign cannot take leads (COMPLETED or FAILED).
+        MissingScopes: The key lacks a scope the sync needs (all missing ones are named).
 
     Example:
         ```python
@@ -193,7 +200,6 @@ def sync_leads_to_campaign(
         raise ValueError(f"parallel_uploads must be at least 1, got {parallel_uploads}")
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
-    source = store.lead_source()
 
     cursor_name = _cursor_name(lead_store, campaign_id)
     since = _read_cursor(cursor_name) if incremental and store.supports_incremental else None
@@ -205,7 +211,16 @@ def sync_leads_to_campaign(
         " (dry run)" if dry_run else "",
     )
 
-    state = read_campaign_state(credentials, campaign_id, suppression_list or [])
+    # ColdSend first: a key missing a scope or a campaign that cannot take leads fails the
+    # run before the lead store is touched.
+    state = read_campaign_state(
+        credentials, campaign_id, suppression_list or [], will_upload=not dry_run
+    )
+    if state.status not in UPLOADABLE and not dry_run:
+        raise SyncIncomplete(
+            f"Campaign {state.name!r} is {state.status}: ColdSend accepts leads only in DRAFT, "
+            "ACTIVE or PAUSED campaigns. Nothing was read or uploaded."
+        )
     logger.info(
         "Campaign %r holds %d leads; %d emails are suppressed",
         state.name,
@@ -217,7 +232,7 @@ def sync_leads_to_campaign(
         campaign_id=campaign_id, campaign_name=state.name, lead_store=lead_store, dry_run=dry_run
     )
     parts = iter_csv_parts(
-        ledger.filter(source.read(since=since)),
+        ledger.filter(store.lead_source().read(since=since)),
         custom_fields=store.custom_field_names(),
         source_id_column=SOURCE_ID_COLUMN,
         max_rows=rows_per_upload,

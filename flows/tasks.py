@@ -15,16 +15,24 @@ from blocks.leads import LeadStore
 from connectors.coldsend import (
     APIConnectionError,
     APIStatusError,
+    CampaignSummary,
     CsvPart,
+    UploadIncomplete,
+    UploadJobFailed,
+    UploadJobTimedOut,
     UploadResult,
     result_for_job,
     upload_part,
     wait_for_upload_job,
 )
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
+from connectors.salesforce import SalesforceBudgetExceeded
+from flows._common import scopes_checked, verify_scopes
 
 __all__ = [
     "CampaignState",
+    "FinalError",
+    "check_scopes",
     "read_campaign_state",
     "retry_unless_client_error",
     "start_upload_job",
@@ -33,6 +41,10 @@ __all__ = [
 ]
 
 SUPPRESSING = (LeadStatus.UNSUBSCRIBED, LeadStatus.BOUNCED)
+
+
+class FinalError(RuntimeError):
+    """A failure that a task retry would only repeat (e.g. a campaign named twice)."""
 
 
 def retry_unless_client_error(task: Any, task_run: Any, state: State[Any]) -> bool:
@@ -45,8 +57,18 @@ def retry_unless_client_error(task: Any, task_run: Any, state: State[Any]) -> bo
         return exc.status_code == 429 or exc.status_code >= 500
     if isinstance(exc, APIConnectionError):
         return True
-    # Our own validation and accounting errors are deterministic: retrying repeats them.
-    return not isinstance(exc, ValueError | LookupError | TypeError)
+    # The CRM connectors' errors carry `status`: a 4xx other than 429 is final there too (e.g.
+    # Salesforce 403 REQUEST_LIMIT_EXCEEDED: the daily allocation does not return in 30 s).
+    status = getattr(exc, "status", None)
+    if isinstance(status, int) and 400 <= status < 500 and status != 429:
+        return False
+    if isinstance(exc, SalesforceBudgetExceeded):  # refused locally: same answer in 30 s
+        return False
+    # A job that ended FAILED, or outlived its deadline, stays that way: polling it again only
+    # repeats the wait (the sync's re-run re-uploads its rows instead). Our own validation and
+    # accounting errors are deterministic too.
+    final = (FinalError, UploadJobFailed, UploadJobTimedOut, UploadIncomplete, ValueError)
+    return not isinstance(exc, (*final, LookupError, TypeError))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,40 +91,72 @@ class CampaignState:
     retry_condition_fn=retry_unless_client_error,
 )
 def read_campaign_state(
-    credentials: ColdSendCredentials, campaign_id: str, extra_suppressed: Iterable[str] = ()
+    credentials: ColdSendCredentials,
+    campaign_id: str,
+    extra_suppressed: Iterable[str] = (),
+    *,
+    will_upload: bool = True,
 ) -> CampaignState:
-    """One export of the target campaign (reconcile) plus the account's unsubscribes and bounces.
+    """The campaign's name and status, its emails (reconcile) and the emails never to send to.
 
-    Other campaigns are only queried when their counters say they hold unsubscribed or bounced
-    leads, and then only for those statuses, so a quiet account costs one list call.
+    On a quiet account this is three requests, which also check every scope the sync needs
+    before anything is read from the lead store: one list of campaigns (campaigns:read; it
+    gives the campaign's name and status and every other campaign's unsubscribe and bounce
+    counters), one export of the campaign (leads:read) and, when `will_upload`, one request
+    that needs leads:create and cannot change anything. Other campaigns are only queried when
+    their counters say they hold unsubscribed or bounced leads, and then only for those.
+
+    Raises:
+        MissingScopes: The key lacks a scope the sync needs (all of them are named).
+        NotFoundError: No such campaign.
     """
     suppressed: set[str] = {e.strip().lower() for e in extra_suppressed if e and e.strip()}
     existing: set[str] = set()
-    with credentials.get_client() as client:
-        campaign = client.get_campaign(campaign_id)
+    with scopes_checked("sync"), credentials.get_client() as client:
+        ours: CampaignSummary | None = None
+        others: list[str] = []
+        for summary in client.iter_campaigns():
+            if summary.campaign_id == campaign_id:
+                ours = summary
+            elif summary.unsubscribe_count or summary.bounce_count:
+                others.append(summary.campaign_id)
+        if ours is None:
+            # Not listed: let the API say why (404 names the missing campaign).
+            found = client.get_campaign(campaign_id)
+            name, status = found.name, str(found.status)
+        else:
+            name, status = ours.name, str(ours.status)
         with client.export_leads(campaign_id) as rows:
             for row in rows:
                 email = row.email.strip().lower()
                 existing.add(email)
                 if row.status in SUPPRESSING:
                     suppressed.add(email)
-        for other in client.iter_campaigns():
-            if other.campaign_id == campaign_id:
-                continue
-            if not (other.unsubscribe_count or other.bounce_count):
-                continue
-            for status in SUPPRESSING:
-                for lead in client.iter_leads(other.campaign_id, status=status):
-                    suppressed.add(lead.email.strip().lower())
+        if will_upload:
+            verify_scopes(client, "sync", ["leads:create"])
+        for other in others:
+            # One export per campaign whatever its size: paging by status costs one request
+            # per 100 leads (70 requests for a 50,000-lead campaign with 5% bounces).
+            with client.export_leads(other) as other_rows:
+                for row in other_rows:
+                    if row.status in SUPPRESSING:
+                        suppressed.add(row.email.strip().lower())
         requests = client.request_count
     return CampaignState(
         campaign_id=campaign_id,
-        name=campaign.name,
-        status=str(campaign.status),
+        name=name,
+        status=status,
         existing=frozenset(existing),
         suppressed=frozenset(suppressed),
         requests=requests,
     )
+
+
+@task(name="Check ColdSend scopes", cache_policy=NONE)
+def check_scopes(credentials: ColdSendCredentials, flow: str, scopes: list[str]) -> None:
+    """One request per scope that needs it and cannot change anything; raises `MissingScopes`."""
+    with credentials.get_client() as client:
+        verify_scopes(client, flow, scopes)
 
 
 @task(

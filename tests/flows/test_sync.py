@@ -1,64 +1,248 @@
-"""The sync flow against the sandboxes, through the real client libraries."""
+"""The sync flow against the sandboxes, through the real client libraries and a Prefect server."""
 
 from __future__ import annotations
 
+import csv
+import json
+import os
+from pathlib import Path
+
 import pytest
 
-from flows.sync import SyncIncomplete, sync_leads_to_campaign
+from connectors.coldsend import ColdSendClient
+from flows.events import LEADS_SYNCED
+from flows.sync import sync_leads_to_campaign
 from tests._stack import Stack
+from tests.flows._helpers import artifacts, campaign_events, run_flow, task_runs
+
+# Leads in the chunking test; raise it (e.g. 100000) to watch task runs stay flat.
+CHUNK_TEST_LEADS = int(os.environ.get("COLDSEND_FLOW_TEST_LEADS", "25000"))
 
 
-def test_sync_from_salesforce_accounts_for_every_row(stack: Stack) -> None:
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+def lead_rows(count: int, start: int = 0, domain: str = "example.com") -> list[list[str]]:
+    return [
+        [f"lead{i}@{domain}", f"First{i}", f"Last{i}", f"Company {i % 7}"]
+        for i in range(start, start + count)
+    ]
+
+
+HEADER = ["Email", "First Name", "Last Name", "Company"]
+
+
+def uploads(stack: Stack) -> int:
+    requests: dict[str, int] = stack.coldsend.stats()["requests"]
+    return requests.get("POST /api/public/v1/campaigns/{campaign_id}/leads", 0)
+
+
+def test_sync_from_salesforce_accounts_for_every_row_and_reports(stack: Stack) -> None:
     ids = stack.salesforce.seed(60, seed=3, bad_every=10)
     campaign_id = stack.new_campaign()
     store = stack.salesforce_store()
 
-    report = sync_leads_to_campaign(
-        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
     )
+    report = run.result
 
     assert report.read == len(ids)
     assert report.balanced and report.unaccounted == 0
-    assert report.rejected > 0
+    assert report.rejected > 0 and report.uploaded > 0
     in_campaign = stack.campaign_emails(campaign_id)
     assert len(in_campaign) == len(set(in_campaign)) == report.uploaded
-    valid = {
-        r["Email"].strip().lower()
-        for r in stack.salesforce.records()
-        if r.get("Email") and "@" in r["Email"] and "." in r["Email"].split("@")[-1]
-    }
-    assert set(in_campaign) <= valid
-    assert report.uploaded + report.rejected == report.read
+    ids_by_email: dict[str, set[str]] = {}
+    for record in stack.salesforce.records():
+        if record.get("Email"):
+            ids_by_email.setdefault(record["Email"].strip().lower(), set()).add(record["Id"])
+    assert set(in_campaign) <= set(ids_by_email)
+    # The CRM record id travels with each lead, for the write-back.
+    with stack.client() as client, client.export_leads(campaign_id) as rows:
+        assert all(row.custom_fields["crm_record_id"] in ids_by_email[row.email] for row in rows)
 
+    # Rejected rows: a table artifact, a link artifact and a CSV file with every row and reason.
+    found = artifacts(run.flow_run_id)
+    table = next(a for a in found if a.type == "table")
+    shown = json.loads(str(table.data))
+    assert len(shown) == report.rejected
+    assert {r["record_id"] for r in shown} <= set(ids) and all(r["reason"] for r in shown)
+    assert report.rejects_csv is not None
+    with open(report.rejects_csv, encoding="utf-8", newline="") as handle:
+        rejects = list(csv.DictReader(handle))
+    assert len(rejects) == report.rejected
+    assert all(r["reason"] and r["record_id"] in ids for r in rejects)
+    by_key = {a.key: a for a in found if a.key}
+    link = by_key[f"sync-{campaign_id}-rejects-csv"]
+    assert f"{report.rejected} rejected rows (CSV)" in str(link.data)
+    assert Path(report.rejects_csv).resolve().as_uri() in str(link.data)
+    progress = [a for a in found if a.type == "progress"]
+    assert progress and progress[-1].data == 100.0
+    summary = by_key[f"sync-summary-{campaign_id}"]
+    assert f"| read from source | {report.read} |" in str(summary.data)
+    assert f"| uploaded | {report.uploaded} |" in str(summary.data)
+
+    # The event carries the counts and the upload jobs (the launch trigger waits for them).
+    (event,) = campaign_events(LEADS_SYNCED, campaign_id)
+    assert event.payload["uploaded"] == report.uploaded
+    assert event.payload["rejected"] == report.rejected
+    assert event.payload["job_ids"] == report.job_ids and report.job_ids
+
+    # Reconcile: nothing is sent twice, incrementally or on a full re-read.
     again = sync_leads_to_campaign(
         campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
     )
-    assert again.uploaded == 0
+    # Incremental: only records at or after the stored cursor (inclusive, so ties are not lost).
+    assert again.uploaded == 0 and again.read <= 1
     full = sync_leads_to_campaign(
         campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block, incremental=False
     )
     assert full.uploaded == 0 and full.already_in_campaign == report.uploaded
+    assert full.job_ids == []
     assert sorted(stack.campaign_emails(campaign_id)) == sorted(in_campaign)
 
 
-def test_dry_run_uploads_nothing(stack: Stack) -> None:
-    stack.salesforce.seed(25, seed=4)
+@pytest.mark.parametrize("kind", ["sheet", "csv"])
+def test_sync_from_sheet_and_csv(stack: Stack, tmp_path: Path, kind: str) -> None:
+    rows = [HEADER, *lead_rows(30), ["not-an-email", "Bad", "Row", "X"], ["", "No", "Email", ""]]
+    rows.append(["LEAD3@EXAMPLE.COM ", "Dup", "Case", "Y"])  # same person as lead3
+    if kind == "sheet":
+        store = stack.sheet_store(stack.sheets.create_spreadsheet(sheets={"Sheet1": rows}))
+    else:
+        store = stack.csv_store(write_csv(tmp_path / "leads.csv", rows))
     campaign_id = stack.new_campaign()
+
     report = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+
+    assert report.read == 33 and report.uploaded == 30 and report.unaccounted == 0
+    assert report.rejected + report.duplicates == 3
+    assert sorted(stack.campaign_emails(campaign_id)) == sorted(r[0] for r in lead_rows(30))
+    again = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert again.uploaded == 0 and again.already_in_campaign == 30 and again.job_ids == []
+
+
+def test_dry_run_uploads_nothing_and_shows_what_would_be_sent(stack: Stack, tmp_path: Path) -> None:
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(25)]))
+    campaign_id = stack.new_campaign()
+    stack.coldsend.reset_stats()
+
+    run = run_flow(
+        sync_leads_to_campaign,
         campaign_id=campaign_id,
-        lead_store=stack.salesforce_store(),
+        lead_store=store,
         coldsend=stack.coldsend_block,
         dry_run=True,
     )
+
+    report = run.result
     assert report.dry_run and report.to_upload == 25 and report.parts == 1
     assert stack.campaign_emails(campaign_id) == []
+    assert uploads(stack) == 0
+    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    text = str(summary.data)
+    assert "Sync dry run" in text and "uploaded (would be) | 25" in text
+    assert all(f"| {row[0]} |" in text for row in lead_rows(25))
+    assert campaign_events(LEADS_SYNCED, campaign_id, timeout=2) == []
 
 
-def test_unknown_lead_store_is_a_clear_error(stack: Stack) -> None:
-    with pytest.raises(Exception, match="salesforce-leads/nope"):
-        sync_leads_to_campaign(
-            campaign_id="00000000-0000-0000-0000-000000000000",
-            lead_store="salesforce-leads/nope",
-            coldsend=stack.coldsend_block,
-        )
-    assert SyncIncomplete
+def test_suppressed_emails_are_never_uploaded(stack: Stack, tmp_path: Path) -> None:
+    other = stack.new_campaign("Earlier campaign")
+    with stack.client() as client:
+        for email in ("lead1@example.com", "lead2@example.com", "lead3@example.com"):
+            client.add_lead(other, email=email)
+    stack.coldsend.set_lead_status(other, "lead1@example.com", "UNSUBSCRIBED")
+    stack.coldsend.set_lead_status(other, "lead2@example.com", "BOUNCED")
+    # lead3 is only SENT elsewhere: contacting it again from another campaign is allowed.
+    stack.coldsend.set_lead_status(other, "lead3@example.com", "SENT")
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(10)]))
+    campaign_id = stack.new_campaign()
+
+    report = sync_leads_to_campaign(
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+        suppression_list=[" Lead4@Example.com"],
+    )
+
+    assert report.suppressed == 3 and report.uploaded == 7 and report.balanced
+    emails = set(stack.campaign_emails(campaign_id))
+    assert emails == {f"lead{i}@example.com" for i in (0, 3, 5, 6, 7, 8, 9)}
+
+
+def test_a_failed_upload_job_fails_the_run_and_the_rerun_completes(
+    stack: Stack, tmp_path: Path
+) -> None:
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(40)]))
+    campaign_id = stack.new_campaign()
+    stack.coldsend.set_jobs(fail_rate=1.0)
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+        rows_per_upload=20,
+    )
+
+    assert run.state.is_failed()
+    message = str(run.state.message)
+    assert "40 of 40 rows were not accounted for" in message and "Run the sync again" in message
+    assert campaign_events(LEADS_SYNCED, campaign_id, timeout=2) == []
+    stack.coldsend.set_jobs(fail_rate=0.0)
+    report = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert report.balanced and report.uploaded + report.duplicates == 40
+    assert sorted(stack.campaign_emails(campaign_id)) == sorted(r[0] for r in lead_rows(40))
+
+
+def test_a_campaign_that_cannot_take_leads_fails_before_reading(
+    stack: Stack, tmp_path: Path
+) -> None:
+    campaign_id = stack.new_campaign()
+    admin = ColdSendClient(stack.coldsend.admin_key, base_url=stack.coldsend.base_url)
+    with admin:
+        admin.delete_campaign(campaign_id)
+    missing = tmp_path / "never-read.csv"
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=stack.csv_store(missing),
+        coldsend=stack.coldsend_block,
+    )
+
+    assert run.state.is_failed() and "Campaign not found" in str(run.state.message)
+
+
+def test_task_runs_grow_with_chunks_not_leads(stack: Stack, tmp_path: Path) -> None:
+    count = CHUNK_TEST_LEADS
+    stack.coldsend.set_jobs(rows_per_second=1_000_000)
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(count)]))
+    campaign_id = stack.new_campaign()
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+        rows_per_upload=10_000,
+    )
+
+    report = run.result
+    parts = -(-count // 10_000)
+    assert report.uploaded == count and report.parts == parts
+    names = sorted(t.name.rsplit("-", 1)[0] for t in task_runs(run.flow_run_id))
+    # One state read, then one upload and one wait per part: nothing per lead.
+    assert len(names) == 1 + 2 * parts, names
+    assert len(stack.campaign_emails(campaign_id)) == count
