@@ -216,11 +216,10 @@ def sync_leads_to_campaign(
     state = read_campaign_state(
         credentials, campaign_id, suppression_list or [], will_upload=not dry_run
     )
-    if state.status not in UPLOADABLE and not dry_run:
-        raise SyncIncomplete(
-            f"Campaign {state.name!r} is {state.status}: ColdSend accepts leads only in DRAFT, "
-            "ACTIVE or PAUSED campaigns. Nothing was read or uploaded."
-        )
+    # A COMPLETED or FAILED campaign takes no uploads. That is only a failure when there is
+    # something new to upload: re-running a sync of a finished campaign converges to "nothing
+    # to do" like any other reconciled run.
+    closed = state.status not in UPLOADABLE and not dry_run
     logger.info(
         "Campaign %r holds %d leads; %d emails are suppressed",
         state.name,
@@ -240,7 +239,7 @@ def sync_leads_to_campaign(
 
     results: list[UploadResult] = []
     sample: list[dict[str, str]] = []
-    if dry_run:
+    if dry_run or closed:
         for part in parts:
             report.parts += 1
             for ref in part.rows:
@@ -295,6 +294,12 @@ def sync_leads_to_campaign(
     report.rejects_csv = str(rejects_path) if rejects_path else None
     _publish_sync_summary(report, store.describe(), sample)
 
+    if closed and report.unaccounted:
+        raise SyncIncomplete(
+            f"{report.unaccounted} new lead(s) cannot be uploaded: campaign {state.name!r} is "
+            f"{state.status} and ColdSend accepts leads only in DRAFT, ACTIVE or PAUSED "
+            "campaigns. Sync them into another campaign; nothing was uploaded."
+        )
     if report.failed_parts or report.unaccounted:
         raise SyncIncomplete(
             f"{report.unaccounted} of {report.read} rows were not accounted for "

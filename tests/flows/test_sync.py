@@ -13,7 +13,14 @@ from connectors.coldsend import ColdSendClient
 from flows.events import LEADS_SYNCED
 from flows.sync import sync_leads_to_campaign
 from tests._stack import Stack
-from tests.flows._helpers import artifacts, campaign_events, run_flow, task_runs
+from tests.flows._helpers import (
+    admin_client,
+    artifacts,
+    campaign_events,
+    new_inbox,
+    run_flow,
+    task_runs,
+)
 
 # Leads in the chunking test; raise it (e.g. 100000) to watch task runs stay flat.
 CHUNK_TEST_LEADS = int(os.environ.get("COLDSEND_FLOW_TEST_LEADS", "25000"))
@@ -246,3 +253,52 @@ def test_task_runs_grow_with_chunks_not_leads(stack: Stack, tmp_path: Path) -> N
     # One state read, then one upload and one wait per part: nothing per lead.
     assert len(names) == 1 + 2 * parts, names
     assert len(stack.campaign_emails(campaign_id)) == count
+
+
+def test_a_finished_campaign_syncs_to_nothing_to_do_but_refuses_new_leads(
+    stack: Stack, tmp_path: Path
+) -> None:
+    campaign_id = stack.new_campaign()
+    path = write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(5)])
+    store = stack.csv_store(path)
+    first = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert first.uploaded == 5
+    inbox = new_inbox(stack, "finished@sender.example.com")
+    with admin_client(stack) as client:
+        client.update_campaign(
+            campaign_id,
+            inbox_ids=[inbox],
+            variants=[
+                {
+                    "variant_name": "A",
+                    "subject_template": "Hello",
+                    "email_content": "A first email, long enough.",
+                    "distribution_percent": 100,
+                }
+            ],
+        )
+        assert client.launch_campaign(campaign_id).status == "ACTIVE"
+    stack.coldsend.advance(steps=6)
+    with admin_client(stack) as client:
+        assert client.get_campaign(campaign_id).status == "COMPLETED"
+
+    # Nothing new: a reconciled run of a finished campaign is a success with nothing to do.
+    again = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert again.uploaded == 0 and again.balanced
+
+    # Something new: fail loudly, naming how many leads could not go anywhere.
+    write_csv(path, [HEADER, *lead_rows(7)])
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+    )
+    assert run.state.is_failed()
+    assert "2 new lead(s) cannot be uploaded" in str(run.state.message)
+    assert "COMPLETED" in str(run.state.message)
+    assert uploads(stack) == 1
