@@ -101,7 +101,9 @@ class CsvLeadSource:
         where = f"CSV file {self.path.name}"
         row_number = 0
         with self.path.open("r", encoding=fmt.encoding, newline="") as fh:
-            reader = csv.reader(fh, delimiter=fmt.delimiter)
+            # strict: an unclosed quote would otherwise swallow every later row into one
+            # field without a word (rows lost; a rewrite would merge them for good).
+            reader = csv.reader(fh, delimiter=fmt.delimiter, strict=True)
             try:
                 _, header, _ = read_header(reader, where=where)
                 mapping = effective_mapping(self.mapping, header).resolve(header, source=where)

@@ -280,7 +280,10 @@ class SheetsEmulator:
         if method == "POST" and rest == "/values:batchUpdate":
             return self._batch_update_values(book, body)
         if method == "POST" and rest == "/values:batchClear":
-            return self._batch_clear(book, body.get("ranges", []))
+            ranges = body.get("ranges", [])
+            if not isinstance(ranges, list) or not all(isinstance(r, str) for r in ranges):
+                raise ApiError(400, "Invalid value at 'ranges': expected a list of strings")
+            return self._batch_clear(book, ranges)
         if method == "POST" and rest == ":batchUpdate":
             return self._batch_update_sheets(book, body)
         if rest.startswith("/values/"):

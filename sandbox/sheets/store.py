@@ -327,7 +327,8 @@ class Store:
         spreadsheet_id = secrets.token_urlsafe(33)[:44]
         built: list[Sheet] = []
         for index, (name, rows) in enumerate((sheets or {"Sheet1": []}).items()):
-            copied: list[list[Cell]] = [list(r) for r in rows]
+            # Seeded cells use the dump's form: {"formula": "=..."} is a formula cell.
+            copied: list[list[Cell]] = [[_decode(c) for c in r] for r in rows]
             width = max((len(r) for r in copied), default=0)
             built.append(
                 Sheet(
