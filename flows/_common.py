@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -169,12 +170,25 @@ def _probe(client: ColdSendClient, scope: str) -> bool:
     return True
 
 
+# Scopes a key was seen to have, by key fingerprint: the stages of one pipeline run (and
+# back-to-back runs in one process) do not probe the same scope twice. Short-lived, because
+# a key's scopes can be changed in ColdSend at any time.
+_VERIFIED: dict[tuple[str, str], float] = {}
+REMEMBER_SCOPES_SECONDS = 600.0
+
+
 def verify_scopes(client: ColdSendClient, flow: str, scopes: Iterable[str]) -> None:
     """Probe each of `scopes` (see `_probe`); raise `MissingScopes` for `flow` at the first 403.
 
     The first 403 carries the key's granted scopes, so the error names every scope `flow`
-    lacks, not only the one probed.
+    lacks, not only the one probed. A scope probed successfully in the last
+    `REMEMBER_SCOPES_SECONDS` for the same key is not probed again.
     """
+    now = time.monotonic()
     with scopes_checked(flow):
         for scope in sorted(scopes):
-            _probe(client, scope)
+            remembered = (client.key_fingerprint, scope)
+            if now - _VERIFIED.get(remembered, -REMEMBER_SCOPES_SECONDS) < REMEMBER_SCOPES_SECONDS:
+                continue
+            if _probe(client, scope):
+                _VERIFIED[remembered] = now

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from blocks.coldsend import ColdSendCredentials
 from connectors.coldsend import (
+    BadRequestError,
     CampaignStatus,
     UploadJobFailed,
     UploadJobTimedOut,
@@ -316,7 +317,15 @@ def try_launch(
             campaign = client.get_campaign(campaign_id)
             if campaign.status != CampaignStatus.DRAFT:
                 return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
-        answer = client.launch_campaign(campaign_id)
+        try:
+            answer = client.launch_campaign(campaign_id)
+        except BadRequestError:
+            # Another run (the pipeline's launch and launch-on-sync, say) launched it between
+            # our read and our request: report what it is now instead of failing.
+            campaign = client.get_campaign(campaign_id)
+            if campaign.status == CampaignStatus.DRAFT:
+                raise
+            return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
         return LaunchAttempt(
             answer.name, "DRAFT", str(answer.status), list(answer.missing_requirements or [])
         )

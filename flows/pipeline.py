@@ -76,14 +76,22 @@ def crm_to_campaign_pipeline(
         coldsend=coldsend,
         suppression_list=suppression_list,
     )
-    if launch:
+    if not launch:
+        launched = LaunchReport(campaign_id=campaign_id, status="not requested")
+    elif sync.uploaded == 0 and sync.campaign_status in ("ACTIVE", "COMPLETED"):
+        # Already running and nothing new: launching would be a no-op costing a request.
+        launched = LaunchReport(
+            campaign_id=campaign_id,
+            campaign_name=sync.campaign_name,
+            status=sync.campaign_status,
+        )
+    else:
+        # The sync waited for every one of its upload jobs (it fails otherwise), so the
+        # launch has none left to wait for.
         launched = launch_campaign_when_ready(
             campaign_id=campaign_id,
             coldsend=coldsend,
-            job_ids=sync.job_ids,
             wait_for_requirements_seconds=wait_for_requirements_seconds,
         )
-    else:
-        launched = LaunchReport(campaign_id=campaign_id, status="not requested")
     logger.info("Pipeline done for campaign %s", campaign_id)
     return PipelineReport(campaign_id=campaign_id, sync=sync, launch=launched)

@@ -46,6 +46,7 @@ class SyncReport(BaseModel):
 
     campaign_id: str
     campaign_name: str = ""
+    campaign_status: str = ""
     lead_store: str
     dry_run: bool = False
     read: int = 0
@@ -213,9 +214,7 @@ def sync_leads_to_campaign(
 
     # ColdSend first: a key missing a scope or a campaign that cannot take leads fails the
     # run before the lead store is touched.
-    state = read_campaign_state(
-        credentials, campaign_id, suppression_list or [], will_upload=not dry_run
-    )
+    state = read_campaign_state(credentials, campaign_id, suppression_list or [])
     # A COMPLETED or FAILED campaign takes no uploads. That is only a failure when there is
     # something new to upload: re-running a sync of a finished campaign converges to "nothing
     # to do" like any other reconciled run.
@@ -228,7 +227,11 @@ def sync_leads_to_campaign(
     )
     ledger = SyncLedger(existing=state.existing, suppressed=state.suppressed)
     report = SyncReport(
-        campaign_id=campaign_id, campaign_name=state.name, lead_store=lead_store, dry_run=dry_run
+        campaign_id=campaign_id,
+        campaign_name=state.name,
+        campaign_status=state.status,
+        lead_store=lead_store,
+        dry_run=dry_run,
     )
     parts = iter_csv_parts(
         ledger.filter(store.lead_source().read(since=since)),

@@ -17,6 +17,7 @@ from connectors.coldsend import (
     APIStatusError,
     CampaignSummary,
     CsvPart,
+    RateLimitError,
     UploadIncomplete,
     UploadJobFailed,
     UploadJobTimedOut,
@@ -53,6 +54,8 @@ def retry_unless_client_error(task: Any, task_run: Any, state: State[Any]) -> bo
     A plain module-level function on purpose: Prefect 3.8 ignores partials and callable objects.
     """
     exc = state.result(raise_on_failure=False)
+    if isinstance(exc, RateLimitError) and (exc.retry_after or 0) > 120:
+        return False  # the hourly budget is spent: a retry within seconds meets the same 429
     if isinstance(exc, APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
     if isinstance(exc, APIConnectionError):
@@ -94,17 +97,15 @@ def read_campaign_state(
     credentials: ColdSendCredentials,
     campaign_id: str,
     extra_suppressed: Iterable[str] = (),
-    *,
-    will_upload: bool = True,
 ) -> CampaignState:
     """The campaign's name and status, its emails (reconcile) and the emails never to send to.
 
-    On a quiet account this is three requests, which also check every scope the sync needs
-    before anything is read from the lead store: one list of campaigns (campaigns:read; it
-    gives the campaign's name and status and every other campaign's unsubscribe and bounce
-    counters), one export of the campaign (leads:read) and, when `will_upload`, one request
-    that needs leads:create and cannot change anything. Other campaigns are only queried when
-    their counters say they hold unsubscribed or bounced leads, and then only for those.
+    On a quiet account this is two requests, which also check the read scopes before anything
+    is read from the lead store: one list of campaigns (campaigns:read; it gives the
+    campaign's name and status and every other campaign's unsubscribe and bounce counters) and
+    one export of the campaign (leads:read). Other campaigns are only exported when their
+    counters say they hold unsubscribed or bounced leads. leads:create is checked by the first
+    upload itself, whose 403 comes before anything is imported.
 
     Raises:
         MissingScopes: The key lacks a scope the sync needs (all of them are named).
@@ -132,8 +133,6 @@ def read_campaign_state(
                 existing.add(email)
                 if row.status in SUPPRESSING:
                     suppressed.add(email)
-        if will_upload:
-            verify_scopes(client, "sync", ["leads:create"])
         for other in others:
             # One export per campaign whatever its size: paging by status costs one request
             # per 100 leads (70 requests for a 50,000-lead campaign with 5% bounces).
@@ -172,7 +171,9 @@ def start_upload_job(credentials: ColdSendCredentials, campaign_id: str, part: C
     Re-running this task is safe only because uploads use duplicate_action=skip: rows already
     imported by a lost earlier attempt are counted as duplicates, never imported twice.
     """
-    with credentials.get_client() as client:
+    # A key without leads:create gets a 403 here, before anything is imported: the upload
+    # itself is the scope check, so no probe request is spent on it.
+    with scopes_checked("sync"), credentials.get_client() as client:
         return upload_part(client, campaign_id, part, duplicate_action="skip")
 
 
@@ -192,8 +193,19 @@ def wait_for_upload(
 ) -> UploadResult:
     """Poll one upload job to a terminal state and map its row errors back to source rows."""
     with credentials.get_client() as client:
-        job = wait_for_upload_job(client, campaign_id, job_id, timeout=timeout_seconds)
+        job = wait_for_upload_job(
+            client,
+            campaign_id,
+            job_id,
+            timeout=timeout_seconds,
+            first_poll_delay=expected_job_seconds(part.row_count),
+        )
     return result_for_job(campaign_id, job, part)
+
+
+def expected_job_seconds(rows: int) -> float:
+    """How long to let a just-started job run before the first poll (never done at once)."""
+    return min(5.0, 0.5 + rows / 20_000)
 
 
 @task(

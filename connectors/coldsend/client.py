@@ -7,6 +7,7 @@ allows) and returns a response model, or raises one `errors` class per failure.
 
 from __future__ import annotations
 
+import hashlib
 import json as jsonlib
 import logging
 import random
@@ -262,6 +263,8 @@ class ColdSendClient:
         if url.scheme not in ("http", "https") or not url.host:
             raise InvalidRequestError(f"base_url must be an http(s) URL, got {base_url!r}")
         self.base_url = base_url.rstrip("/")
+        # Identifies the key (for caches keyed per key) without revealing it.
+        self.key_fingerprint = hashlib.sha256(f"{self.base_url}\n{key}".encode()).hexdigest()[:20]
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self.stats = ClientStats()

@@ -40,6 +40,22 @@ EXPORT_COLUMNS = (
 
 _STATUS = {s.value: s for s in LeadStatus}
 
+def _custom_fields(text: str) -> Any:
+    """The custom_fields column decoded.
+
+    Fast path for what the export holds for nearly every lead, one string value without
+    escapes (``{"crm_record_id":"00Q..."}``): with four quotes, no backslash and only printable
+    characters, the text between the quotes is exactly what JSON decodes. Anything else goes
+    to json.loads.
+    """
+    if text[:2] == '{"' and text[-2:] == '"}' and text.count('"') == 4 and "\\" not in text:
+        key, sep, value = text[2:-2].partition('":"')
+        if not sep:
+            key, sep, value = text[2:-2].partition('": "')
+        if sep and key.isprintable() and value.isprintable():
+            return {key: value}
+    return json.loads(text)
+
 
 @dataclass(slots=True)
 class ExportRow:
@@ -65,15 +81,15 @@ class ExportRow:
 def _lines(chunks: Iterable[str]) -> Iterator[str]:
     # csv.reader needs each line with its terminator to keep newlines inside quoted fields.
     # Only "\n" splits: str.splitlines would also split on \x1c, \u2028 and friends, which may
-    # legitimately sit inside a field.
+    # legitimately sit inside a field. Lines are made a chunk at a time (a list comprehension
+    # costs a fraction of a generator step per line).
     pending = ""
     for chunk in chunks:
         if not chunk:
             continue
         parts = (pending + chunk).split("\n")
         pending = parts.pop()
-        for part in parts:
-            yield part + "\n"
+        yield from [part + "\n" for part in parts]
     if pending:
         yield pending
 
@@ -114,7 +130,7 @@ def parse_export(chunks: Iterable[bytes]) -> Iterator[ExportRow]:
         for c in ("first_name", "last_name", "company", "custom_fields", "created_at")
     )
     status_of = _STATUS.get
-    loads = json.loads
+    loads = _custom_fields
     fromiso = datetime.fromisoformat
     for row_number, row in enumerate(reader, start=1):
         if not row:

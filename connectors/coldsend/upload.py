@@ -145,6 +145,7 @@ def wait_for_upload_job(
     job_id: str,
     *,
     timeout: float = 600.0,
+    first_poll_delay: float = 0.0,
     poll_initial: float = 0.5,
     poll_max: float = 10.0,
     poll_factor: float = 1.6,
@@ -154,14 +155,17 @@ def wait_for_upload_job(
 ) -> UploadJob:
     """Poll an upload job until it is COMPLETED, with a growing interval and a deadline.
 
-    The first poll is immediate; the interval then starts at `poll_initial` and grows by
-    `poll_factor` up to `poll_max`, never sleeping past the deadline.
+    The first poll comes after `first_poll_delay` (0: at once, for jobs that may be done
+    already; a just-started job is never done at once, so waiting first saves a request);
+    the interval then starts at `poll_initial` and grows by `poll_factor` up to `poll_max`,
+    never sleeping past the deadline.
 
     Args:
         client: The client.
         campaign_id: The campaign.
         job_id: The job, from `upload_part` or `upload_leads_csv`.
         timeout: Wall-clock seconds before giving up.
+        first_poll_delay: Seconds to wait before the first poll.
         poll_initial / poll_max / poll_factor: The polling interval.
         max_poll_errors: Consecutive failed polls (after the client's own retries) tolerated.
         clock / sleep: Monotonic clock and sleep, injectable for tests.
@@ -179,6 +183,8 @@ def wait_for_upload_job(
             "need timeout > 0, poll_initial > 0, poll_max >= poll_initial and poll_factor >= 1"
         )
     deadline = clock() + timeout
+    if first_poll_delay > 0:
+        sleep(min(first_poll_delay, timeout))
     interval = poll_initial
     failures = 0
     last: UploadJob | None = None
@@ -328,6 +334,7 @@ def upload_leads(
             campaign_id,
             job_id,
             timeout=job_timeout,
+            first_poll_delay=poll_initial,
             poll_initial=poll_initial,
             poll_max=poll_max,
             clock=clock,

@@ -59,25 +59,31 @@ def all_but(flow: str, *missing: str) -> list[str]:
     return sorted(FLOW_SCOPES[flow] - set(missing))
 
 
-def test_sync_without_leads_create_fails_before_reading_the_store(
+def test_sync_without_leads_create_fails_at_the_first_upload_changing_nothing(
     stack: Stack, tmp_path: Path
 ) -> None:
     campaign_id = stack.new_campaign()
     block = key_block(stack, all_but("sync", "leads:create"), "no-create")
-    # A store that would fail loudly if read: the run must stop before touching it.
-    store = stack.csv_store(tmp_path / "does-not-exist.csv")
+    # The first upload is the scope check (its 403 imports nothing), so no probe request is
+    # spent on leads:create and a re-run with nothing new stays at two requests.
+    store, _ = csv_store(stack, tmp_path, count=25)
     stack.coldsend.reset_stats()
 
     run = run_flow(
-        sync_leads_to_campaign, campaign_id=campaign_id, lead_store=store, coldsend=block
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=block,
+        rows_per_upload=10,
     )
 
     assert run.state.is_failed()
     message = str(run.state.message)
     assert "lacks the scope(s) leads:create needed by the sync flow" in message
-    assert "does-not-exist" not in message
     requests = stack.coldsend.stats()["requests"]
-    assert not any(route.startswith("POST") and "/leads/manual" not in route for route in requests)
+    # One refused upload, then nothing more: no later part is attempted.
+    assert requests.get("POST /api/public/v1/campaigns/{campaign_id}/leads") == 1
+    assert stack.campaign_emails(campaign_id) == []
     # A dry run uploads nothing, so it does not need leads:create.
     dry = sync_leads_to_campaign(
         campaign_id=campaign_id,
@@ -106,7 +112,7 @@ def test_sync_names_every_missing_scope(stack: Stack, tmp_path: Path) -> None:
     assert stack.campaign_emails(campaign_id) == []
 
 
-def test_sync_rerun_with_nothing_new_costs_three_requests(stack: Stack, tmp_path: Path) -> None:
+def test_sync_rerun_with_nothing_new_costs_two_requests(stack: Stack, tmp_path: Path) -> None:
     campaign_id = stack.new_campaign()
     block = key_block(stack, sorted(FLOW_SCOPES["sync"]), "sync-only")
     store, _ = csv_store(stack, tmp_path, count=30)
@@ -118,11 +124,9 @@ def test_sync_rerun_with_nothing_new_costs_three_requests(stack: Stack, tmp_path
 
     assert again.uploaded == 0 and again.already_in_campaign == 30
     stats = stack.coldsend.stats()
-    assert stats["total"] <= 3, stats["requests"]
     assert stats["requests"] == {
         "GET /api/public/v1/campaigns": 1,
         "GET /api/public/v1/campaigns/{campaign_id}/leads/export": 1,
-        "POST /api/public/v1/campaigns/{campaign_id}/leads/manual": 1,
     }
 
 
