@@ -8,6 +8,7 @@ from prefect.events import emit_event
 
 __all__ = [
     "CAMPAIGN_LAUNCHED",
+    "LAUNCH_WANTED_LABEL",
     "LEADS_SYNCED",
     "STATUSES_WRITTEN",
     "campaign_resource",
@@ -19,11 +20,20 @@ CAMPAIGN_LAUNCHED = "coldsend.campaign.launched"
 STATUSES_WRITTEN = "coldsend.statuses.written"
 
 
-def campaign_resource(campaign_id: str, name: str | None = None) -> dict[str, str]:
-    """The Prefect event resource for a ColdSend campaign."""
+# Resource label on `coldsend.leads.synced`: "true" when the campaign may need launching
+# (the sync uploaded leads, or the campaign is still a DRAFT). The launch-on-sync trigger
+# matches it, so a routine sync with nothing new does not start a launch run.
+LAUNCH_WANTED_LABEL = "coldsend.launch-wanted"
+
+
+def campaign_resource(
+    campaign_id: str, name: str | None = None, labels: dict[str, str] | None = None
+) -> dict[str, str]:
+    """The Prefect event resource for a ColdSend campaign, with optional extra labels."""
     resource = {
         "prefect.resource.id": f"coldsend.campaign.{campaign_id}",
         "coldsend.campaign.id": campaign_id,
+        **(labels or {}),
     }
     if name:
         resource["prefect.resource.name"] = name
@@ -31,11 +41,16 @@ def campaign_resource(campaign_id: str, name: str | None = None) -> dict[str, st
 
 
 def emit_campaign_event(
-    event: str, campaign_id: str, *, name: str | None = None, payload: dict[str, Any]
+    event: str,
+    campaign_id: str,
+    *,
+    name: str | None = None,
+    payload: dict[str, Any],
+    labels: dict[str, str] | None = None,
 ) -> None:
     """Emit `event` about a campaign; the payload always carries the campaign id."""
     emit_event(
         event=event,
-        resource=campaign_resource(campaign_id, name),
+        resource=campaign_resource(campaign_id, name, labels),
         payload={"campaign_id": campaign_id, **payload},
     )

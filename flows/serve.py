@@ -14,7 +14,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.events import DeploymentEventTrigger
 
 from flows.campaigns import launch_campaign_when_ready
-from flows.events import LEADS_SYNCED
+from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED
 from flows.pipeline import crm_to_campaign_pipeline
 from flows.sync import sync_leads_to_campaign
 from flows.write_back import write_back_statuses
@@ -60,7 +60,10 @@ def build_deployments(
             triggers=[
                 DeploymentEventTrigger(
                     expect={LEADS_SYNCED},
-                    match={"prefect.resource.id": "coldsend.campaign.*"},
+                    match={
+                        "prefect.resource.id": "coldsend.campaign.*",
+                        LAUNCH_WANTED_LABEL: "true",
+                    },
                     parameters={
                         "campaign_id": "{{ event.payload.campaign_id }}",
                         "job_ids": "{{ event.payload.job_ids }}",

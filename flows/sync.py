@@ -26,7 +26,7 @@ from connectors.coldsend import (
 )
 from connectors.leads import Lead, Reject
 from flows._common import load_coldsend, load_lead_store
-from flows.events import LEADS_SYNCED, emit_campaign_event
+from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED, emit_campaign_event
 from flows.reports import Progress, markdown_table, publish_rejects, publish_summary
 from flows.tasks import read_campaign_state, start_upload_job, wait_for_upload
 
@@ -325,6 +325,7 @@ def sync_leads_to_campaign(
         campaign_id,
         name=state.name,
         payload={**report.counts(), "job_ids": report.job_ids, "lead_store": lead_store},
+        labels={LAUNCH_WANTED_LABEL: str(report.uploaded > 0 or state.status == "DRAFT").lower()},
     )
     logger.info(
         "Synced %d read: %d uploaded, %d duplicates, %d rejected, %d suppressed",
