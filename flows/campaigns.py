@@ -111,6 +111,7 @@ class CampaignSpec(BaseModel):
 
 @task(
     name="Find or create campaign",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,
@@ -250,6 +251,7 @@ class LaunchReport(BaseModel):
 
 @task(
     name="Read campaign",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,
@@ -274,6 +276,7 @@ def read_campaign(
 
 @task(
     name="Wait for upload jobs",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=1,
     retry_delay_seconds=10,
@@ -299,6 +302,7 @@ def wait_for_upload_jobs(
 
 @task(
     name="Launch campaign if ready",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,

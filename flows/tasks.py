@@ -88,6 +88,7 @@ class CampaignState:
 
 @task(
     name="Read campaign and suppression state",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,
@@ -151,7 +152,7 @@ def read_campaign_state(
     )
 
 
-@task(name="Check ColdSend scopes", cache_policy=NONE)
+@task(name="Check ColdSend scopes", tags=["coldsend-api"], cache_policy=NONE)
 def check_scopes(credentials: ColdSendCredentials, flow: str, scopes: list[str]) -> None:
     """One request per scope that needs it and cannot change anything; raises `MissingScopes`."""
     with credentials.get_client() as client:
@@ -160,6 +161,7 @@ def check_scopes(credentials: ColdSendCredentials, flow: str, scopes: list[str])
 
 @task(
     name="Upload leads CSV part",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=1,
     retry_delay_seconds=30,
@@ -179,6 +181,7 @@ def start_upload_job(credentials: ColdSendCredentials, campaign_id: str, part: C
 
 @task(
     name="Wait for upload job",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,
@@ -210,6 +213,7 @@ def expected_job_seconds(rows: int) -> float:
 
 @task(
     name="Write statuses to the lead store",
+    tags=["crm-api"],
     cache_policy=NONE,
     retries=1,
     retry_delay_seconds=30,
