@@ -42,9 +42,10 @@ class LeadStore(Block, ABC):
     def describe(self) -> str:
         """A short human description, e.g. "Salesforce Lead (LeadSource = 'Web')"."""
 
-    @abstractmethod
     def custom_field_names(self) -> list[str]:
         """The ColdSend custom fields this store's mapping produces, in upload column order."""
+        mapping: FieldMapping | None = getattr(self, "mapping", None)
+        return list(mapping.custom_fields) if mapping else []
 
 
 class SalesforceLeads(LeadStore):
@@ -133,12 +134,17 @@ class SalesforceLeads(LeadStore):
         where = " AND ".join(f"{f} {op} {v!r}" for f, op, v in self.filters)
         return f"Salesforce {self.object_name}" + (f" where {where}" if where else "")
 
-    def custom_field_names(self) -> list[str]:
-        return list(self.mapping.custom_fields) if self.mapping else []
-
 
 class _TabularStatusFields(Block, ABC):
-    """Status columns shared by the sheet and CSV stores."""
+    """Column mapping, key and status columns shared by the sheet and CSV stores."""
+
+    mapping: FieldMapping | None = Field(
+        default=None,
+        description="Column for each lead field; default Email, First Name, Last Name, Company.",
+    )
+    key_column: str | None = Field(
+        default=None, description="Column with a stable record key, stored as crm_record_id."
+    )
 
     match_by: str = Field(
         default="Email", description="Column matching campaign leads to rows (email or key column)."
@@ -156,6 +162,10 @@ class _TabularStatusFields(Block, ABC):
     bounced_column: str | None = Field(
         default="ColdSend Bounced", description="Column set TRUE once an email bounced."
     )
+
+    def _match_value(self) -> Literal["email", "source_id"]:
+        """Rows are matched on the key column (the crm_record_id uploaded) or on the email."""
+        return "source_id" if self.key_column and self.match_by == self.key_column else "email"
 
     def _columns(self) -> StatusColumns:
         return StatusColumns(
@@ -191,13 +201,6 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
     credentials: GoogleSheetsCredentials
     spreadsheet_id: str = Field(default=..., description="The spreadsheet key from its URL.")
     worksheet: str = Field(default="Sheet1", description="Worksheet title.")
-    mapping: FieldMapping | None = Field(
-        default=None,
-        description="Column for each lead field; default Email, First Name, Last Name, Company.",
-    )
-    key_column: str | None = Field(
-        default=None, description="Column with a stable record key, stored as crm_record_id."
-    )
 
     def lead_source(self) -> SheetsLeadSource:
         return SheetsLeadSource(
@@ -214,17 +217,12 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
             spreadsheet_id=self.spreadsheet_id,
             worksheet=self.worksheet,
             match_by=self.match_by,
-            match_value="source_id"
-            if self.key_column and self.match_by == self.key_column
-            else "email",
+            match_value=self._match_value(),
             columns=self._columns(),
         )
 
     def describe(self) -> str:
         return f"Google Sheet {self.spreadsheet_id} / {self.worksheet!r}"
-
-    def custom_field_names(self) -> list[str]:
-        return list(self.mapping.custom_fields) if self.mapping else []
 
 
 class CsvFileLeads(LeadStore, _TabularStatusFields):
@@ -249,13 +247,6 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
     _logo_url = None
 
     path: str = Field(default=..., description="Path of the CSV file on the worker.")
-    mapping: FieldMapping | None = Field(
-        default=None,
-        description="Column for each lead field; default Email, First Name, Last Name, Company.",
-    )
-    key_column: str | None = Field(
-        default=None, description="Column with a stable record key, stored as crm_record_id."
-    )
     encoding: str | None = Field(default=None, description="File encoding; detected when empty.")
     delimiter: str | None = Field(default=None, description="Delimiter; sniffed when empty.")
 
@@ -272,9 +263,7 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
         return CsvStatusSink(
             self.path,
             match_by=self.match_by,
-            match_value="source_id"
-            if self.key_column and self.match_by == self.key_column
-            else "email",
+            match_value=self._match_value(),
             columns=self._columns(),
             encoding=self.encoding,
             delimiter=self.delimiter,
@@ -282,6 +271,3 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
 
     def describe(self) -> str:
         return f"CSV file {self.path}"
-
-    def custom_field_names(self) -> list[str]:
-        return list(self.mapping.custom_fields) if self.mapping else []
