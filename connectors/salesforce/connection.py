@@ -12,8 +12,10 @@ because simple-salesforce always builds ``https://`` URLs.
 from __future__ import annotations
 
 import logging
+import random
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from typing import Any, TypeVar
@@ -38,6 +40,7 @@ from connectors.salesforce.budget import ApiUsage, parse_limit_info
 from connectors.salesforce.errors import (
     SalesforceApiError,
     SalesforceAuthError,
+    SalesforceConnectionError,
     SalesforceError,
     SalesforceJobError,
     SalesforceQueryError,
@@ -52,6 +55,13 @@ T = TypeVar("T")
 logger = logging.getLogger(__name__)
 
 _OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+# Failures that say nothing about the request itself: worth another try.
+_RETRY_STATUSES = frozenset({500, 502, 503, 504})
+_TRANSPORT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
 _QUERY_CODES = frozenset(
     {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR"}
 )
@@ -411,12 +421,49 @@ class SalesforceConnection:
 
     # -- calls ----------------------------------------------------------------------------------
 
+    transient_retries = 3
+    """Retries of a call that met a 5xx answer or a dropped or timed-out connection."""
+    retry_base_delay = 0.5
+    """Seconds before the first such retry; doubled for each further one (with jitter)."""
+
     def call(self, fn: Callable[[Salesforce], T]) -> T:
         """Run `fn` with the client; on 401 INVALID_SESSION_ID log in again once and rerun it.
 
+        A 5xx answer or a connection that fails, drops or times out (login included) is retried
+        up to `transient_retries` times with exponential backoff. Every call made through here
+        is safe to repeat: reads, and writes that set the same values again.
+
         Raises:
-            SalesforceError: a typed error for any error response (see `translate_error`).
+            SalesforceError: a typed error for any error response (see `translate_error`);
+                `SalesforceConnectionError` when no answer came after the retries.
         """
+        attempt = 0
+        while True:
+            try:
+                return self._call_once(fn)
+            except SalesforceApiError as exc:
+                if exc.status not in _RETRY_STATUSES or attempt >= self.transient_retries:
+                    raise
+                what = f"HTTP {exc.status}"
+            except _TRANSPORT_ERRORS as exc:
+                what = type(exc).__name__
+                if attempt >= self.transient_retries:
+                    # Only the class name: a requests error text may quote the login request.
+                    raise SalesforceConnectionError(
+                        f"Salesforce did not answer ({what}) after {attempt + 1} attempts"
+                    ) from None
+            delay = self.retry_base_delay * 2**attempt * random.uniform(0.5, 1.0)
+            logger.info(
+                "Salesforce call failed (%s); retry %d of %d in %.2f s",
+                what,
+                attempt + 1,
+                self.transient_retries,
+                delay,
+            )
+            time.sleep(delay)
+            attempt += 1
+
+    def _call_once(self, fn: Callable[[Salesforce], T]) -> T:
         sf = self.client
         try:
             return fn(sf)

@@ -7,6 +7,7 @@ SalesforceError                        base; never carries secrets
 ├── SalesforceBudgetExceeded           refused locally: the work would use too much of what is left
 ├── SalesforceQueryError               400 MALFORMED_QUERY / INVALID_FIELD / INVALID_TYPE from the API
 ├── SalesforceApiError                 any other error response (status, errorCode, message)
+├── SalesforceConnectionError          no answer (connection refused, dropped, timed out) after retries
 └── SalesforceJobError                 a Bulk 2.0 job that failed or was aborted
 SoqlBuildError (ValueError)            a filter we refuse to turn into SOQL (unknown field, bad operator)
 MappingError (connectors.leads)        a mapped field the object does not have (raised before any read)
@@ -21,6 +22,7 @@ __all__ = [
     "SalesforceApiError",
     "SalesforceAuthError",
     "SalesforceBudgetExceeded",
+    "SalesforceConnectionError",
     "SalesforceError",
     "SalesforceJobError",
     "SalesforceQueryError",
@@ -70,6 +72,10 @@ class SalesforceQueryError(SalesforceError):
 
 class SalesforceApiError(SalesforceError):
     """Any other error response from Salesforce."""
+
+
+class SalesforceConnectionError(SalesforceError):
+    """No answer from Salesforce (connection refused, dropped mid-response or timed out), after retries."""
 
 
 class SalesforceJobError(SalesforceError):

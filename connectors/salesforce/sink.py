@@ -7,11 +7,11 @@ import io
 import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 
 from connectors.leads import (
     LeadStatus,
@@ -26,6 +26,7 @@ from connectors.leads import (
 from connectors.salesforce.budget import ApiBudget
 from connectors.salesforce.connection import SalesforceConnection
 from connectors.salesforce.soql import ObjectInfo, literal, select_query
+from connectors.salesforce.source import csv_lines
 
 __all__ = ["SalesforceStatusSink", "StatusFields"]
 
@@ -33,6 +34,7 @@ _COMPOSITE_MAX = 200  # records per composite sObject collection call
 _REST_IN_CHARS = 8_000  # IN-list text per REST query: the whole URL must stay under 16 KB
 _BULK_IN_CHARS = 90_000  # IN-list text per Bulk query: SOQL statements stop at 100,000 chars
 _BULK_PAGE = 50_000
+_INGEST_MAX_CHARS = 90 * 2**20  # per Bulk 2.0 ingest job: the API takes at most 100 MB
 _NAME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _TEXT_TYPES = frozenset({"string", "picklist", "textarea"})
 
@@ -77,16 +79,6 @@ class StatusFields(BaseModel):
             (self.bounced, frozenset({LeadStatus.BOUNCED})),
         ]
         return [(name, statuses) for name, statuses in table if name]
-
-
-@dataclass(slots=True)
-class _Target:
-    """One update, folded with any later updates for the same key."""
-
-    key: str
-    status: LeadStatus
-    count: int = 1
-    record_ids: list[str] = field(default_factory=list)
 
 
 def _chunks_by_chars(values: Sequence[str], budget: int, max_items: int) -> Iterator[list[str]]:
@@ -213,12 +205,17 @@ class SalesforceStatusSink:
         start = self.conn.request_count
         info = self._info()
         result = WriteResult()
-        targets: dict[str, _Target] = {}
+        # Key -> the status to hold (several updates for one key folded with `advance`: the
+        # furthest status wins, like in the CRM), and how many updates each repeated key had.
+        statuses: dict[str, LeadStatus] = {}
+        repeats: dict[str, int] = {}
+        by_id = self.match_by == "id"
+        received = 0
         for update in updates:
-            result.received += 1
-            key = self._key(update)
+            received += 1
+            key = (update.source_id or None) if by_id else normalize_email(update.email)[0]
             if key is None:
-                if self.match_by == "id":
+                if by_id:
                     # No record id: the lead came from another store (a sheet, a CSV file).
                     result.not_found.append(update.email)
                 else:
@@ -226,111 +223,106 @@ class SalesforceStatusSink:
                         WriteFailure(key=update.email or "?", reason="invalid email to match by")
                     )
                 continue
-            target = targets.get(key)
-            if target is None:
-                targets[key] = _Target(key, update.status)
+            held = statuses.get(key)
+            if held is None:
+                statuses[key] = update.status
             else:
-                # Several results for one record: the furthest status wins, like in the CRM.
-                target.status = advance(target.status, update.status)
-                target.count += 1
-        if not targets:
+                statuses[key] = advance(held, update.status)
+                repeats[key] = repeats.get(key, 1) + 1
+        result.received = received
+        if not statuses:
             result.requests = self.conn.request_count - start
             return result
 
-        large = len(targets) >= self.bulk_threshold
-        read_cost = self._read_estimate(list(targets), large)
-        write_cost = 7 if large else math.ceil(len(targets) / _COMPOSITE_MAX)
+        large = len(statuses) >= self.bulk_threshold
+        literals = [literal(k) for k in statuses]
+        chunks = list(
+            _chunks_by_chars(literals, _BULK_IN_CHARS if large else _REST_IN_CHARS, 100_000)
+        )
+        del literals
+        read_cost = len(chunks) * (3 if large else 1)
+        write_cost = 7 if large else math.ceil(len(statuses) / _COMPOSITE_MAX)
         self.budget.check(
             self.conn,
             read_cost + write_cost,
-            what=f"writing {len(targets)} {info.name} statuses",
+            what=f"writing {len(statuses)} {info.name} statuses",
         )
 
-        current = self._read_current(info, list(targets), large)
+        # Each current record is compared as it is read, so only the changes are kept.
         changes: dict[str, dict[str, Any]] = {}
-        outcome: dict[str, str] = {}
-        for key, target in targets.items():
-            records = current.get(key)
-            if not records:
-                outcome[key] = "not_found"
+        changed: dict[str, list[str]] = {}  # key -> its records that change
+        found: set[str] = set()
+        behind: set[str] = set()
+        status_field = self._status_field
+        flag_fields = self._flag_fields
+        match = self._match_field()
+        for row in self._read_current(info, chunks, large):
+            raw = row.get(match)
+            key = raw if by_id else normalize_email(raw)[0]
+            if key is None:
                 continue
-            behind = False
-            for record in records:
-                held = parse_status(record.get(self._status_field))
-                new = advance(held, target.status)
-                behind = behind or new != target.status
-                diff: dict[str, Any] = {}
-                if new != held:
-                    diff[self._status_field] = new.value
-                for flag, sets in self._flag_fields:
-                    if new in sets and not _is_true(record.get(flag)):
-                        diff[flag] = True
-                if diff:
-                    changes[record["Id"]] = diff
-                    target.record_ids.append(record["Id"])
-            if not target.record_ids:
-                outcome[key] = "held_back" if behind else "unchanged"
+            key = str(key)
+            wanted = statuses.get(key)
+            if wanted is None:
+                continue
+            found.add(key)
+            held = parse_status(row.get(status_field))
+            new = advance(held, wanted)
+            if new != wanted:
+                behind.add(key)
+            diff: dict[str, Any] = {}
+            if new != held:
+                diff[status_field] = new.value
+            for flag, sets in flag_fields:
+                if new in sets and not _is_true(row.get(flag)):
+                    diff[flag] = True
+            if diff:
+                rid = row["Id"]
+                changes[rid] = diff
+                changed.setdefault(key, []).append(rid)
+        del chunks
 
         failed = (
             self._write(info, changes, bulk=len(changes) >= self.bulk_threshold) if changes else {}
         )
-        for key, target in targets.items():
-            kind = outcome.get(key)
-            if kind is None:
-                errors = [failed[rid] for rid in target.record_ids if rid in failed]
+        del changes
+        for key in statuses:
+            count = repeats.get(key, 1)
+            if key not in found:
+                result.not_found.extend([key] * count)
+                continue
+            record_ids = changed.get(key)
+            if record_ids:
+                errors = [failed[rid] for rid in record_ids if rid in failed] if failed else []
                 if errors:
                     result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))
                 else:
                     result.written += 1
-            elif kind == "not_found":
-                result.not_found.extend([key] * target.count)
-                continue
-            elif kind == "held_back":
+            elif key in behind:
                 result.held_back += 1
             else:
                 result.unchanged += 1
             # Extra updates for the same record were folded into this one.
-            result.held_back += target.count - 1
+            result.held_back += count - 1
         result.requests = self.conn.request_count - start
         return result
 
     # -- matching and reading -----------------------------------------------------------------
 
-    def _key(self, update: StatusUpdate) -> str | None:
-        if self.match_by == "id":
-            return update.source_id or None
-        email, _ = normalize_email(update.email)
-        return email
-
     def _match_field(self) -> str:
         return "Id" if self.match_by == "id" else "Email"
 
-    def _read_estimate(self, keys: list[str], large: bool) -> int:
-        literals = [literal(k) for k in keys]
-        budget = _BULK_IN_CHARS if large else _REST_IN_CHARS
-        chunks = sum(1 for _ in _chunks_by_chars(literals, budget, 100_000))
-        return chunks * (3 if large else 1)
-
     def _read_current(
-        self, info: ObjectInfo, keys: list[str], large: bool
-    ) -> dict[str, list[dict[str, Any]]]:
-        """Key -> records holding it (several when matching by a shared email)."""
+        self, info: ObjectInfo, chunks: list[list[str]], large: bool
+    ) -> Iterator[dict[str, Any]]:
+        """The current records for each chunk of key literals, as they are read."""
         names = [self._status_field, *[n for n, _ in self._flag_fields]]
         match = self._match_field()
         select = list(dict.fromkeys(["Id", "Email", *[info.field(n).name for n in names]]))
-        out: dict[str, list[dict[str, Any]]] = {}
-        literals = [literal(k) for k in keys]
-        budget = _BULK_IN_CHARS if large else _REST_IN_CHARS
-        for chunk in _chunks_by_chars(literals, budget, 100_000):
+        for chunk in chunks:
             where = f"{match} IN ({', '.join(chunk)})"
             soql = select_query(info, select, where=[where], order_by=["Id"])
-            rows = self._bulk_query(info, soql) if large else self.conn.query_records(soql)
-            for row in rows:
-                raw = row.get(match)
-                key = raw if self.match_by == "id" else normalize_email(raw)[0]
-                if key is not None:
-                    out.setdefault(str(key), []).append(row)
-        return out
+            yield from (self._bulk_query(info, soql) if large else self.conn.query_records(soql))
 
     def _bulk_query(self, info: ObjectInfo, soql: str) -> Iterator[dict[str, Any]]:
         def run(sf: Any) -> list[str]:
@@ -340,8 +332,9 @@ class SalesforceStatusSink:
                 for p in handler.query(soql, max_records=_BULK_PAGE, wait=self.bulk_poll_seconds)
             ]
 
-        for text in self.conn.call(run):
-            reader = csv.reader(io.StringIO(text))
+        pages = self.conn.call(run)
+        while pages:
+            reader = csv.reader(csv_lines(pages.pop(0)))
             header = next(reader, None)
             if header is None:
                 continue
@@ -384,20 +377,24 @@ class SalesforceStatusSink:
 
     def _write_bulk(self, info: ObjectInfo, changes: dict[str, dict[str, Any]]) -> dict[str, str]:
         columns = sorted({name for diff in changes.values() for name in diff})
-        rows = []
-        for rid, diff in changes.items():
-            row = {"Id": rid}
-            for name in columns:
-                value = diff.get(name)
-                # An empty cell leaves the field as it is in a Bulk update.
-                row[name] = "" if value is None else ("true" if value is True else str(value))
-            rows.append(row)
+        files = _ingest_files(changes, columns)
 
         def run(sf: Any) -> dict[str, str]:
             handler = getattr(sf.bulk2, info.name)
             failed: dict[str, str] = {}
-            # The library splits only past 100 MB; 10,000 status rows are well under 1 MB.
-            for job in handler.update(records=rows, wait=self.bulk_poll_seconds):
+            for total, data in files:
+                # The CSV is built here once; `handler.update(records=...)` would write it
+                # with DictWriter, then parse and rewrite it twice to count and split it
+                # (about 15 us per record). `_upload_data` is the step that follows those:
+                # create the job, upload, close, wait, read the job's counts.
+                job = handler._upload_data(
+                    Operation.update,
+                    (total, data),
+                    ColumnDelimiter.COMMA,
+                    LineEnding.LF,
+                    None,
+                    self.bulk_poll_seconds,
+                )
                 if int(job["numberRecordsFailed"]):
                     text = handler.get_failed_records(job["job_id"])
                     for record in csv.DictReader(io.StringIO(text)):
@@ -409,9 +406,48 @@ class SalesforceStatusSink:
                     done = {
                         r.get("Id") or r.get("sf__Id") for r in csv.DictReader(io.StringIO(text))
                     }
-                    for rid in changes:
+                    for rid in _ids_in(data):
                         if rid not in done and rid not in failed:
                             failed[rid] = "not processed by the Bulk 2.0 job"
             return failed
 
         return self.conn.call(run)
+
+
+def _ingest_files(changes: dict[str, dict[str, Any]], columns: list[str]) -> list[tuple[int, str]]:
+    """(rows, CSV text) for Bulk 2.0 ingest jobs: ``Id`` then `columns`, LF line endings.
+
+    An empty cell leaves the field as it is in a Bulk update. A file holds at most
+    `_INGEST_MAX_CHARS` characters (the API takes 100 MB per job; one status row is ~60 bytes,
+    so one file holds over a million records).
+    """
+    files: list[tuple[int, str]] = []
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["Id", *columns])
+    rows = 0
+
+    def cell(value: Any) -> str:
+        return "" if value is None else ("true" if value is True else str(value))
+
+    for rid, diff in changes.items():
+        writer.writerow([rid, *[cell(diff.get(name)) for name in columns]])
+        rows += 1
+        if buf.tell() >= _INGEST_MAX_CHARS:
+            files.append((rows, buf.getvalue()))
+            buf = io.StringIO()
+            writer = csv.writer(buf, lineterminator="\n")
+            writer.writerow(["Id", *columns])
+            rows = 0
+    if rows or not files:
+        files.append((rows, buf.getvalue()))
+    return files
+
+
+def _ids_in(data: str) -> Iterator[str]:
+    """The record Ids of an ingest CSV (first column, header skipped)."""
+    reader = csv.reader(io.StringIO(data))
+    next(reader, None)
+    for cells in reader:
+        if cells:
+            yield cells[0]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import io
 import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
@@ -25,7 +24,7 @@ from connectors.salesforce.soql import (
     where_clause,
 )
 
-__all__ = ["DEFAULT_MAPPINGS", "SalesforceLeadSource"]
+__all__ = ["DEFAULT_MAPPINGS", "SalesforceLeadSource", "csv_lines"]
 
 DEFAULT_MAPPINGS: Mapping[str, FieldMapping] = {
     "Lead": FieldMapping(
@@ -37,6 +36,25 @@ DEFAULT_MAPPINGS: Mapping[str, FieldMapping] = {
 
 _REST_PAGE = 2000  # records per REST query page (Salesforce's maximum batch size)
 _BULK_PAGE = 50_000  # records per Bulk 2.0 results page
+
+
+def csv_lines(text: str, block: int = 1 << 20) -> Iterator[str]:
+    """The lines of a Bulk 2.0 CSV page, each with its "\\n", for `csv.reader`.
+
+    Not ``io.StringIO(text)``: that holds a copy of the page at 4 bytes per character (22 MB
+    for the 5.6 MB page of 50,000 Leads the benchmark reads). This cuts `block` characters at a time, at a
+    line end, so a record whose quoted field holds a newline still reaches the reader whole.
+    """
+    start, size = 0, len(text)
+    while start < size:
+        end = text.find("\n", start + block)
+        end = size if end < 0 else end + 1
+        parts = text[start:end].split("\n")
+        last = parts.pop()
+        yield from [part + "\n" for part in parts]
+        if last:
+            yield last
+        start = end
 
 
 def _parse_stamp(value: str) -> datetime:
@@ -153,12 +171,14 @@ class SalesforceLeadSource:
         self, records: Iterator[Mapping[str, Any]], builder: LeadBuilder
     ) -> Iterator[Lead | Reject]:
         high = self.high_water_mark
+        build = builder.build
+        parse = _parse_stamp
         for row, record in enumerate(records, start=1):
-            stamp = _parse_stamp(record["SystemModstamp"])
+            stamp = parse(record["SystemModstamp"])
             if high is None or stamp > high:
                 high = stamp
                 self.high_water_mark = stamp
-            yield builder.build(record, row_number=row, source_id=record["Id"], modified_at=stamp)
+            yield build(record, row_number=row, source_id=record["Id"], modified_at=stamp)
 
     def _bulk_records(
         self, info: ObjectInfo, fields: Sequence[str], where: Sequence[str]
@@ -166,6 +186,7 @@ class SalesforceLeadSource:
         """Bulk 2.0 query pages as dicts; after a session renewal mid-read, resumes after the
         last record yielded (the order SystemModstamp, Id makes that exact)."""
         last: tuple[str, str] | None = None
+        record: dict[str, Any] | None = None  # the last record yielded
         renewed = False
         while True:
             conditions = list(where)
@@ -182,19 +203,20 @@ class SalesforceLeadSource:
             )
             try:
                 for text in self._pages(pages):
-                    reader = csv.reader(io.StringIO(text))
+                    reader = csv.reader(csv_lines(text))
                     header = next(reader, None)
                     if header is None:
                         continue
                     for cells in reader:
-                        record: dict[str, Any] = dict(zip(header, cells, strict=True))
-                        last = (record["SystemModstamp"], record["Id"])
+                        record = dict(zip(header, cells, strict=True))
                         yield record
                 return
             except SalesforceExpiredSession:
                 if renewed:
                     raise
                 renewed = True
+                if record is not None:
+                    last = (record["SystemModstamp"], record["Id"])
                 self.conn.renew(sf)
 
     @staticmethod
