@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
@@ -33,6 +33,8 @@ from flows.tasks import read_campaign_state, start_upload_job, wait_for_upload
 __all__ = ["SyncIncomplete", "SyncLedger", "SyncReport", "sync_leads_to_campaign"]
 
 SOURCE_ID_COLUMN = "crm_record_id"
+# How far back each incremental read starts before the stored cursor (see _read_cursor).
+CURSOR_OVERLAP = timedelta(minutes=10)
 DRY_RUN_SAMPLE = 100
 UPLOADABLE = frozenset({"DRAFT", "ACTIVE", "PAUSED"})
 
@@ -136,10 +138,16 @@ def _cursor_name(lead_store: str, campaign_id: str) -> str:
 
 
 def _read_cursor(name: str) -> datetime | None:
+    """The stored high-water mark minus `CURSOR_OVERLAP`, or None for a full read.
+
+    The overlap re-reads records stamped just before the mark: a transaction that commits
+    late can carry an earlier SystemModstamp than records already read. Re-read leads are
+    dropped by the reconcile step, so the overlap costs reads, never duplicates.
+    """
     value: object = cast(object, Variable.get(name, default=""))
     if not value:
         return None
-    return datetime.fromisoformat(str(value))
+    return datetime.fromisoformat(str(value)) - CURSOR_OVERLAP
 
 
 @flow(name="sync-leads-to-campaign", task_runner=cast(Any, ThreadPoolTaskRunner(max_workers=8)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -302,3 +303,32 @@ def test_a_finished_campaign_syncs_to_nothing_to_do_but_refuses_new_leads(
     assert "2 new lead(s) cannot be uploaded" in str(run.state.message)
     assert "COMPLETED" in str(run.state.message)
     assert uploads(stack) == 1
+
+
+def test_incremental_sync_rereads_a_late_commit_stamped_before_the_cursor(stack: Stack) -> None:
+    stack.salesforce.seed(10, seed=21)
+    campaign_id = stack.new_campaign()
+    store = stack.salesforce_store()
+    first = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert first.uploaded == 10 and first.cursor is not None
+    # A transaction that committed after the first read but carries an earlier stamp.
+    late = datetime.fromisoformat(first.cursor) - timedelta(minutes=2)
+    stack.salesforce.insert(
+        [
+            {
+                "Email": "late.commit@example.com",
+                "LastName": "Late",
+                "Company": "Slow Tx Inc",
+                "SystemModstamp": late.strftime("%Y-%m-%dT%H:%M:%S.000+0000"),
+            }
+        ]
+    )
+
+    again = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+
+    assert again.uploaded == 1
+    assert "late.commit@example.com" in stack.campaign_emails(campaign_id)
