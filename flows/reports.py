@@ -20,6 +20,8 @@ from prefect.artifacts import (
 from prefect.context import get_run_context
 from prefect.settings import PREFECT_HOME
 
+from connectors.csv_file import neutralize_cell
+
 __all__ = [
     "Progress",
     "RejectRow",
@@ -31,12 +33,6 @@ __all__ = [
 ]
 
 TABLE_ROWS_SHOWN = 500
-_FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize_cell(value: str) -> str:
-    """Make a cell safe to open in a spreadsheet: a leading = + - @ starts no formula."""
-    return "'" + value if value.startswith(_FORMULA_PREFIXES) else value
 
 
 RejectRow = Mapping[str, str | int | None]
