@@ -20,18 +20,13 @@ from blocks import (
 )
 from connectors.coldsend import ColdSendClient
 from connectors.leads import FieldMapping
+from flows.scopes import FLOW_SCOPES as ALL_FLOW_SCOPES
 from sandbox.coldsend.fixtures import ColdSendControl
 from sandbox.salesforce.fixtures import SalesforceSandbox
 from sandbox.sheets.fixtures import SheetsSandbox
 
-FLOW_SCOPES = [
-    "campaigns:create",
-    "campaigns:read",
-    "campaigns:update",
-    "leads:create",
-    "leads:read",
-    "sender_accounts:read",
-]
+# Everything the flows need, nothing more (least privilege is part of what is tested).
+FLOW_SCOPES = sorted(ALL_FLOW_SCOPES["pipeline"] | ALL_FLOW_SCOPES["write-back"])
 
 
 @pytest.fixture(scope="session")
