@@ -18,8 +18,8 @@ a minute, whichever is longest.
 
 How client CPU per lead is judged: a flow run pays a fixed orchestration cost whatever its size
 (creating the flow and task runs, loading blocks, round trips to the Prefect server, logging
-in to each service, artifacts, events): about 0.2-1 s of CPU per flow run on this machine, as
-the 1,000-lead run shows. That cost is per run, not per lead, so dividing it by the leads only
+in to each service, artifacts, events): 0.15-0.65 s of CPU per pipeline or write-back run on
+this machine, as the 1,000-lead run shows. That cost is per run, not per lead, so dividing it by the leads only
 says how large the run was. The per-lead figure the target is judged on is the **marginal**
 one, the CPU each extra lead costs:
 
@@ -565,8 +565,9 @@ def markdown(summary: dict[str, Any]) -> str:
         "",
         "**How CPU per lead is judged.** *CPU us/lead* is the overall figure, CPU / leads. "
         "Each flow run also pays a fixed orchestration cost whatever its size (flow and task "
-        "run creation, block loading, Prefect server round trips, logins, artifacts): about "
-        "0.2-1 s of CPU per flow run here, which is what the 1,000-lead rows mostly show. That "
+        "run creation, block loading, Prefect server round trips, logins, artifacts): "
+        "0.15-0.65 s of CPU per pipeline or write-back run here, which is what the 1,000-lead "
+        "rows mostly show. That "
         "cost is per run, not per lead, so the CPU target (15 us per lead) is judged on "
         "*marginal us/lead*, the CPU each extra lead costs: (CPU at N - CPU at 1,000) / "
         "(N - 1,000), between this benchmark's runs at N and at 1,000 leads, which run the same "

@@ -182,6 +182,11 @@ def _flags_for(status: LeadStatus) -> tuple[bool, bool, bool, bool]:
     )
 
 
+_FLAGS = {status: _flags_for(status) for status in LeadStatus}
+_VALUE = {status: status.value for status in LeadStatus}  # no enum property lookup per row
+_ONE: dict[LeadStatus, tuple[LeadStatus]] = {status: (status,) for status in LeadStatus}
+
+
 class UpdateIndex:
     """Status updates grouped by the value a row is matched on (email or source id).
 
@@ -192,12 +197,16 @@ class UpdateIndex:
     def __init__(self, updates: Iterable[StatusUpdate], *, match_value: str) -> None:
         if match_value not in ("email", "source_id"):
             raise ValueError(f"match_value must be 'email' or 'source_id', got {match_value!r}")
-        self.by_key: dict[str, list[LeadStatus]] = {}
+        # Key -> its statuses in arrival order. A key with one update (nearly all) maps to a
+        # shared one-status tuple, so the index holds no object per key.
+        self.by_key: dict[str, Sequence[LeadStatus]] = {}
         self.received = 0
         self.unmatchable: list[str] = []
         by_email = match_value == "email"
+        by_key = self.by_key
+        received = 0
         for update in updates:
-            self.received += 1
+            received += 1
             if by_email:
                 key, _ = normalize_email(update.email)
                 raw = update.email
@@ -207,7 +216,15 @@ class UpdateIndex:
             if key is None:
                 self.unmatchable.append(raw)
                 continue
-            self.by_key.setdefault(key, []).append(update.status)
+            status = update.status
+            held = by_key.get(key)
+            if held is None:
+                by_key[key] = _ONE.get(status) or (status,)
+            elif isinstance(held, list):
+                held.append(status)
+            else:
+                by_key[key] = [*held, status]
+        self.received = received
         self.by_email = by_email
 
     def key_of(self, cell: object) -> str | None:
@@ -215,6 +232,10 @@ class UpdateIndex:
         if cell is None:
             return None
         if self.by_email:
+            # A cell already holding a normalised key is its own key (normalising is
+            # idempotent), so the common case skips the email rules.
+            if isinstance(cell, str) and cell in self.by_key:
+                return cell
             return normalize_email(cell)[0]
         return str(cell).strip() or None
 
@@ -250,7 +271,8 @@ def plan_row(
     """
     width = len(row)
     current_text = row[status_col] if status_col < width else None
-    held = parse_status(current_text)
+    current = parse_status(current_text)
+    held = current
     for status in statuses:
         nxt = advance(held, status)
         if count:
@@ -265,9 +287,9 @@ def plan_row(
     if held is None:  # pragma: no cover - statuses is never empty
         return changes
     # A cell already naming the status ("replied ", "Replied") is left as the person wrote it.
-    if parse_status(current_text) is not held:
-        changes.append((status_col, held.value))
-    for col, flag in zip(flag_cols, _flags_for(held), strict=True):
+    if current is not held:
+        changes.append((status_col, _VALUE[held]))
+    for col, flag in zip(flag_cols, _FLAGS[held], strict=True):
         if col is None:
             continue
         cell = row[col] if col < width else None

@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -145,7 +145,9 @@ def normalize_email(value: object) -> tuple[str | None, str | None]:
         return None, "missing email"
     text = (value if type(value) is str else str(value)).strip().lower()
     if len(text) <= 254 and _FAST_RE.match(text) and len(text.partition("@")[0]) <= 64:
-        return text, None
+        # An address already normalised comes back as the same object, not an equal copy:
+        # callers keep keys by the 100,000 (reconcile sets, write-back indexes).
+        return (value if type(value) is str and text == value else text), None
     text = text.strip("<>").strip()
     if not text:
         return None, "missing email"
@@ -335,7 +337,7 @@ class LeadBuilder:
         self._custom = [
             (k.removeprefix("custom:"), v) for k, v in cols.items() if k[:7] == "custom:"
         ]
-        self._seen: dict[str, str] = {}
+        self._seen: dict[str, int | str] = {}
 
     def build(
         self,
@@ -345,7 +347,8 @@ class LeadBuilder:
         source_id: str | None = None,
         modified_at: datetime | None = None,
     ) -> Lead | Reject:
-        raw_email = record.get(self._email)
+        get = record.get
+        raw_email = get(self._email)
         email, why = normalize_email(raw_email)
         if email is None:
             return Reject(
@@ -354,30 +357,45 @@ class LeadBuilder:
                 source_id=source_id,
                 email=_text(raw_email),
             )
-        where = (
-            f"row {row_number}"
-            if row_number is not None
-            else (f"record {source_id}" if source_id else "an earlier record")
-        )
-        first = self._seen.get(email)
-        if first is not None:
+        seen = self._seen
+        first = seen.get(email, _UNSEEN)
+        if first is not _UNSEEN:
             return Reject(
-                reason=f"duplicate email {email!r}: already read at {first}",
+                reason=f"duplicate email {email!r}: already read at {_where(cast(int | str, first))}",
                 row_number=row_number,
                 source_id=source_id,
                 email=email,
             )
-        self._seen[email] = where
+        # Where the email was read (its row, else its record id, else "") is only spelled out
+        # for a duplicate, which is rare; an int or a str costs less than a tuple or an f-string.
+        seen[email] = row_number if row_number is not None else (source_id or "")
+        # Text values (nearly all) are stripped inline; `_text` handles the rest.
+        value = get(self._first) if self._first else ""
+        first_name = value.strip() if type(value) is str else _text(value)
+        value = get(self._last) if self._last else ""
+        last_name = value.strip() if type(value) is str else _text(value)
+        value = get(self._company) if self._company else ""
+        company = value.strip() if type(value) is str else _text(value)
         return Lead(
-            email=email,
-            first_name=_text(record.get(self._first)) if self._first else "",
-            last_name=_text(record.get(self._last)) if self._last else "",
-            company=_text(record.get(self._company)) if self._company else "",
-            custom_fields={k: _text(record.get(v)) for k, v in self._custom},
-            source_id=source_id,
-            row_number=row_number,
-            modified_at=modified_at,
+            email,
+            first_name,
+            last_name,
+            company,
+            {k: _text(get(v)) for k, v in self._custom} if self._custom else {},
+            source_id,
+            row_number,
+            modified_at,
         )
+
+
+_UNSEEN = object()
+
+
+def _where(first: int | str) -> str:
+    """Where an email was first read (a row number, a record id or ""), as a duplicate names it."""
+    if isinstance(first, int):
+        return f"row {first}"
+    return f"record {first}" if first else "an earlier record"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks.coldsend import ColdSendCredentials
-from connectors.leads import StatusUpdate, WriteResult
+from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from flows._common import load_coldsend, load_lead_store, scopes_checked
 from flows.events import STATUSES_WRITTEN, emit_campaign_event
 from flows.reports import markdown_table, publish_rejects, publish_summary
@@ -48,31 +48,37 @@ class WriteBackReport(BaseModel):
 
 
 class ExportedStatuses:
-    """The statuses of one export, as the export task returns them.
+    """The statuses of one export, as the export task returns them; iterate it for the
+    `StatusUpdate` values (made as they are iterated).
 
     A plain container, not a list, on purpose: Prefect links a task's result to its state by
     walking a list element by element (about 8 us per lead at 50,000 leads), but does not look
-    inside an object it does not know. Iterate it for the `StatusUpdate` values.
+    inside an object it does not know. The fields are kept as three parallel lists rather
+    than one object per lead: no per-lead object lives through the write, which saves memory
+    and the garbage collector's passes over 50,000 long-lived objects.
     """
 
-    __slots__ = ("counts", "updates")
+    __slots__ = ("counts", "emails", "source_ids", "statuses")
 
-    def __init__(self, updates: list[StatusUpdate], counts: Counter[str]) -> None:
-        self.updates = updates
-        self.counts = counts
+    def __init__(self) -> None:
+        self.emails: list[str] = []
+        self.statuses: list[LeadStatus] = []
+        self.source_ids: list[str | None] = []
+        self.counts: Counter[str] = Counter()
 
     def __len__(self) -> int:
-        return len(self.updates)
+        return len(self.emails)
 
     def __iter__(self) -> Iterator[StatusUpdate]:
-        return iter(self.updates)
+        return map(StatusUpdate, self.emails, self.statuses, self.source_ids)
 
     def __repr__(self) -> str:
-        return f"ExportedStatuses({len(self.updates)} updates)"
+        return f"ExportedStatuses({len(self.emails)} updates)"
 
 
 @task(
     name="Export campaign statuses",
+    tags=["coldsend-api"],
     cache_policy=NONE,
     retries=2,
     retry_delay_seconds=10,
@@ -82,9 +88,9 @@ def export_campaign_statuses(
     credentials: ColdSendCredentials, campaign_id: str
 ) -> ExportedStatuses:
     """One export call: the status of every lead, with the CRM record id the sync stored."""
-    updates: list[StatusUpdate] = []
-    append = updates.append
-    counts: Counter[str] = Counter()
+    out = ExportedStatuses()
+    add_email, add_status, add_id = out.emails.append, out.statuses.append, out.source_ids.append
+    counts = out.counts
     column = SOURCE_ID_COLUMN
     with (
         scopes_checked("write-back"),
@@ -94,15 +100,11 @@ def export_campaign_statuses(
         for row in rows:
             custom = row.custom_fields
             source_id = custom.get(column) if custom else None
-            append(
-                StatusUpdate(
-                    row.email.strip().lower(),
-                    row.status,
-                    (source_id if type(source_id) is str else str(source_id or "")) or None,
-                )
-            )
+            add_email(row.email.strip().lower())
+            add_status(row.status)
+            add_id((source_id if type(source_id) is str else str(source_id or "")) or None)
             counts[row.status] += 1
-    return ExportedStatuses(updates, counts)
+    return out
 
 
 @flow(name="write-back-campaign-statuses")

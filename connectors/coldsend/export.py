@@ -40,6 +40,7 @@ EXPORT_COLUMNS = (
 
 _STATUS = {s.value: s for s in LeadStatus}
 
+
 def _custom_fields(text: str) -> Any:
     """The custom_fields column decoded.
 

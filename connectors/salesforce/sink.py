@@ -250,7 +250,11 @@ class SalesforceStatusSink:
 
         # Each current record is compared as it is read, so only the changes are kept.
         changes: dict[str, dict[str, Any]] = {}
-        changed: dict[str, list[str]] = {}  # key -> its records that change
+        # Key -> its record that changes (a list when several do, matching by email).
+        changed: dict[str, str | list[str]] = {}
+        # Records needing the same values share one (never mutated) dict: a few distinct
+        # diffs instead of one dict per record.
+        diffs: dict[tuple[str | None, tuple[str, ...]], dict[str, Any]] = {}
         found: set[str] = set()
         behind: set[str] = set()
         status_field = self._status_field
@@ -270,16 +274,25 @@ class SalesforceStatusSink:
             new = advance(held, wanted)
             if new != wanted:
                 behind.add(key)
-            diff: dict[str, Any] = {}
-            if new != held:
-                diff[status_field] = new.value
-            for flag, sets in flag_fields:
-                if new in sets and not _is_true(row.get(flag)):
-                    diff[flag] = True
-            if diff:
+            value = new.value if new != held else None
+            flags = tuple(
+                flag for flag, sets in flag_fields if new in sets and not _is_true(row.get(flag))
+            )
+            if value is not None or flags:
+                diff = diffs.get((value, flags))
+                if diff is None:
+                    diff = {status_field: value} if value is not None else {}
+                    diff.update(dict.fromkeys(flags, True))
+                    diffs[(value, flags)] = diff
                 rid = row["Id"]
                 changes[rid] = diff
-                changed.setdefault(key, []).append(rid)
+                before = changed.get(key)
+                if before is None:
+                    changed[key] = rid
+                elif isinstance(before, list):
+                    before.append(rid)
+                else:
+                    changed[key] = [before, rid]
         del chunks
 
         failed = (
@@ -293,6 +306,8 @@ class SalesforceStatusSink:
                 continue
             record_ids = changed.get(key)
             if record_ids:
+                if isinstance(record_ids, str):
+                    record_ids = [record_ids]
                 errors = [failed[rid] for rid in record_ids if rid in failed] if failed else []
                 if errors:
                     result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))

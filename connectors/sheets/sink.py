@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from collections.abc import Callable, Iterable
 from typing import Any, Literal
 
 import gspread
+from gspread.urls import SPREADSHEET_VALUES_URL
+from gspread.utils import quote
 
 from connectors._tabular import (
     NoHeaderError,
@@ -43,9 +46,12 @@ def _blocks(
     def flush() -> None:
         if not run:
             return
-        c1 = min(min(changes[r]) for r in run)
-        c2 = max(max(changes[r]) for r in run)
-        values = [[changes[r].get(c) for c in range(c1, c2 + 1)] for r in run]
+        # map() keeps the per-row and per-cell steps in C (about 1 us a row less).
+        cells = list(map(changes.__getitem__, run))
+        c1 = min(map(min, cells))
+        c2 = max(map(max, cells))
+        columns = range(c1, c2 + 1)
+        values: list[list[str | None]] = [list(map(row.get, columns)) for row in cells]
         out.append((run[0], c1, run[-1], c2, values))
         run.clear()
 
@@ -55,6 +61,21 @@ def _blocks(
         run.append(row)
     flush()
     return out
+
+
+def _values_get(http: Any, spreadsheet_id: str, cells: str, params: dict[str, str]) -> Any:
+    """gspread's ``values_get``, parsing the body with the response's bytes already let go.
+
+    ``values_get`` returns ``response.json()``, so the body's bytes, its text and the parsed
+    values are alive at once; here the bytes are freed before the text is parsed (a whole
+    worksheet of 50,000 rows is about 6 MB of JSON). Errors are gspread's (``http.request``).
+    """
+    response = http.request(
+        "get", SPREADSHEET_VALUES_URL % (spreadsheet_id, quote(cells)), params=params
+    )
+    text = response.content.decode("utf-8")
+    del response
+    return json.loads(text)
 
 
 class SheetsStatusSink:
@@ -172,8 +193,11 @@ class SheetsStatusSink:
         data: Any = self.caller.call(
             "values.get",
             self.spreadsheet_id,
-            lambda: self.caller.http.values_get(
-                self.spreadsheet_id, a1(title), params={"valueRenderOption": "FORMATTED_VALUE"}
+            lambda: _values_get(
+                self.caller.http,
+                self.spreadsheet_id,
+                a1(title),
+                params={"valueRenderOption": "FORMATTED_VALUE"},
             ),
         )
         rows: list[list[str]] = data.get("values", [])
@@ -234,10 +258,12 @@ class SheetsStatusSink:
         for key, statuses in by_key.items():
             if key not in matched:
                 result.not_found.extend([key] * len(statuses))
+        grid = grid_size_from_range(str(data.get("range", "")))
+        # The sheet's values are no longer needed: free them before the write is built.
+        del data, rows
         if not any(r != h for r in changes):
             # Only headers would change: nothing worth a write (they are added with data).
             return
-        grid = grid_size_from_range(str(data.get("range", "")))
         if grid is not None and next_free > grid[1]:
             self._grow_columns(next_free - grid[1])
         self._send(title, _blocks(changes))

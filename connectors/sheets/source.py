@@ -6,6 +6,7 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import gspread
@@ -137,6 +138,10 @@ class SheetsLeadSource:
         columns = [(name, header.index(name)) for name in mapping.source_columns]
         builder = LeadBuilder(mapping)
         build = builder.build
+        names = [name for name, _ in columns]
+        # A row holding every mapped column (nearly all) is read with one C-level getter.
+        full_width = max(i for _, i in columns) + 1
+        getter = itemgetter(*[i for _, i in columns]) if len(columns) > 1 else None
         row_number = first
         rows = page[1:]
         while True:
@@ -146,7 +151,10 @@ class SheetsLeadSource:
                 if not row or not "".join(row).strip():
                     continue
                 width = len(row)
-                record = {name: row[i] if i < width else "" for name, i in columns}
+                if getter is not None and width >= full_width:
+                    record = dict(zip(names, getter(row), strict=True))
+                else:
+                    record = {name: row[i] if i < width else "" for name, i in columns}
                 source_id = None
                 if key_index is not None and key_index < width:
                     source_id = row[key_index].strip() or None
