@@ -1,0 +1,56 @@
+"""The README's main command, `prefect-coldsend demo`, run twice as a user would."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+CLI = [sys.executable, "-c", "from flows.cli import main; raise SystemExit(main())"]
+
+
+def run_demo(state_dir: Path) -> str:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COLDSEND_"))}
+    env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    done = subprocess.run(
+        [*CLI, "demo", "--state-dir", str(state_dir), "--leads", "120", "--sheet-rows", "40"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert "Traceback" not in output
+    return done.stdout
+
+
+def sync_row(output: str, store: str) -> list[int]:
+    match = re.search(
+        rf"^{re.escape(store)}\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", output, re.M
+    )
+    assert match, output
+    return [int(g) for g in match.groups()]
+
+
+@pytest.mark.timeout(600)
+def test_demo_runs_twice_and_the_second_sync_uploads_nothing(tmp_path: Path) -> None:
+    first = run_demo(tmp_path)
+    read, uploaded, duplicates, rejected, suppressed = sync_row(first, "salesforce-leads/demo")
+    assert read == 120 and uploaded > 100 and rejected > 0
+    assert read == uploaded + duplicates + rejected + suppressed
+    sheet = sync_row(first, "google-sheet-leads/demo")
+    assert sheet[1] > 0 and sheet[2] > 0 and sheet[3] > 0  # uploads, shared leads, bad rows
+    assert "Campaign status after launch: ACTIVE" in first
+    assert (tmp_path / "prefect").is_dir()  # the demo keeps its Prefect data beside its state
+
+    second = run_demo(tmp_path)
+    for store in ("salesforce-leads/demo", "google-sheet-leads/demo"):
+        read, uploaded, duplicates, rejected, suppressed = sync_row(second, store)
+        assert uploaded == 0, second
+        assert read == uploaded + duplicates + rejected + suppressed
