@@ -23,6 +23,7 @@ from connectors.leads import (
     LeadStatus,
     MappingError,
     StatusUpdate,
+    WriteFailure,
     WriteResult,
     advance,
     normalize_email,
@@ -226,6 +227,21 @@ class UpdateIndex:
                 by_key[key] = [*held, status]
         self.received = received
         self.by_email = by_email
+
+    def new_result(self) -> WriteResult:
+        """A `WriteResult` already holding the updates no row can match.
+
+        Without a usable email that is a failure; without a record key the lead came from
+        another store (a CRM, another sheet), so it is simply not in this one.
+        """
+        result = WriteResult(received=self.received)
+        if self.by_email:
+            result.failures.extend(
+                WriteFailure(key=k, reason="invalid email") for k in self.unmatchable
+            )
+        else:
+            result.not_found.extend(self.unmatchable)
+        return result
 
     def key_of(self, cell: object) -> str | None:
         """The lookup key for a row's match cell, or None when it cannot match anything."""

@@ -11,7 +11,7 @@ from typing import IO, Literal
 from connectors._tabular import StatusColumns, UpdateIndex, find_column, plan_row
 from connectors.csv_file.format import CsvFormat, CsvFormatError, atomic_replace, detect_format
 from connectors.csv_file.source import read_header
-from connectors.leads import MappingError, Reject, StatusUpdate, WriteFailure, WriteResult
+from connectors.leads import MappingError, Reject, StatusUpdate, WriteResult
 
 __all__ = ["CsvStatusSink", "neutralize_cell", "write_rejects_csv"]
 
@@ -111,14 +111,7 @@ class CsvStatusSink:
             CsvFormatError: the file is not readable CSV.
         """
         index = UpdateIndex(updates, match_value=self.match_value)
-        result = WriteResult(received=index.received)
-        if self.match_value == "email":
-            result.failures.extend(
-                WriteFailure(key=k, reason="invalid email") for k in index.unmatchable
-            )
-        else:
-            # No record key: the lead came from another store, so it is not in this one.
-            result.not_found.extend(index.unmatchable)
+        result = index.new_result()
         if not index.by_key:
             return result
         fmt = detect_format(self.path, encoding=self.encoding, delimiter=self.delimiter)

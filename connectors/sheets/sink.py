@@ -20,7 +20,7 @@ from connectors._tabular import (
     normalize_headers,
     plan_row,
 )
-from connectors.leads import MappingError, StatusUpdate, WriteFailure, WriteResult
+from connectors.leads import MappingError, StatusUpdate, WriteResult
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
 from connectors.sheets.worksheet import (
     a1,
@@ -167,14 +167,7 @@ class SheetsStatusSink:
             SheetsAPIError: the API refused a call (after retries for 429 / 5xx).
         """
         index = UpdateIndex(updates, match_value=self.match_value)
-        result = WriteResult(received=index.received)
-        if self.match_value == "email":
-            result.failures.extend(
-                WriteFailure(key=k, reason="invalid email") for k in index.unmatchable
-            )
-        else:
-            # No record key: the lead came from another store, so it is not in this one.
-            result.not_found.extend(index.unmatchable)
+        result = index.new_result()
         if not index.by_key:
             return result
         start = self.caller.requests
