@@ -25,6 +25,7 @@ from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
 from connectors.sheets.worksheet import (
     a1,
     cell_range,
+    check_location,
     fetch_worksheet,
     grid_size_from_range,
 )
@@ -126,10 +127,7 @@ class SheetsStatusSink:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if not spreadsheet_id.strip():
-            raise ValueError("spreadsheet_id must not be empty")
-        if header_row < 1:
-            raise ValueError(f"header_row is a 1-based row number, got {header_row}")
+        check_location(spreadsheet_id, header_row)
         if match_value not in ("email", "source_id"):
             raise ValueError(f"match_value must be 'email' or 'source_id', got {match_value!r}")
         self.spreadsheet_id = spreadsheet_id

@@ -14,7 +14,7 @@ import gspread
 from connectors._tabular import NoHeaderError, effective_mapping, find_column, normalize_headers
 from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
-from connectors.sheets.worksheet import a1, fetch_worksheet
+from connectors.sheets.worksheet import a1, check_location, fetch_worksheet
 
 __all__ = ["SheetsLeadSource"]
 
@@ -69,10 +69,7 @@ class SheetsLeadSource:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
-        if not spreadsheet_id.strip():
-            raise ValueError("spreadsheet_id must not be empty")
-        if header_row < 1:
-            raise ValueError(f"header_row is a 1-based row number, got {header_row}")
+        check_location(spreadsheet_id, header_row)
         if page_rows < 1:
             raise ValueError(f"page_rows must be >= 1, got {page_rows}")
         self.spreadsheet_id = spreadsheet_id

@@ -12,7 +12,14 @@ from connectors._tabular import column_letter
 from connectors.sheets.calls import SheetsCaller
 from connectors.sheets.errors import WorksheetNotFoundError
 
-__all__ = ["WorksheetInfo", "a1", "cell_range", "fetch_worksheet", "grid_size_from_range"]
+__all__ = [
+    "WorksheetInfo",
+    "a1",
+    "cell_range",
+    "check_location",
+    "fetch_worksheet",
+    "grid_size_from_range",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,6 +30,14 @@ class WorksheetInfo:
     sheet_id: int
     row_count: int
     col_count: int
+
+
+def check_location(spreadsheet_id: str, header_row: int) -> None:
+    """Refuse an empty spreadsheet id or a header row that is not a 1-based row number."""
+    if not spreadsheet_id.strip():
+        raise ValueError("spreadsheet_id must not be empty")
+    if header_row < 1:
+        raise ValueError(f"header_row is a 1-based row number, got {header_row}")
 
 
 def fetch_worksheet(
