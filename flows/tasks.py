@@ -83,7 +83,6 @@ class CampaignState:
     status: str
     existing: frozenset[str]
     suppressed: frozenset[str]
-    requests: int
 
 
 @task(
@@ -141,14 +140,12 @@ def read_campaign_state(
                 for row in other_rows:
                     if row.status in SUPPRESSING:
                         suppressed.add(row.email.strip().lower())
-        requests = client.request_count
     return CampaignState(
         campaign_id=campaign_id,
         name=name,
         status=status,
         existing=frozenset(existing),
         suppressed=frozenset(suppressed),
-        requests=requests,
     )
 
 
