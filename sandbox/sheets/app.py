@@ -229,6 +229,16 @@ class SheetsEmulator:
         if major not in ("ROWS", "COLUMNS"):
             raise ApiError(400, f"Invalid value at 'major_dimension' ({major})")
         sheet, rng = self._range(book, text)
+        r1, c1, _, _ = sheet.bounds(rng)
+        if r1 >= sheet.row_count or c1 >= sheet.col_count:
+            # As Google does: a read starting outside the grid is refused, while one running
+            # past its edge is answered for the part inside (here the reported range is cut
+            # at the edge; callers must not need that to find the grid's end).
+            raise ApiError(
+                400,
+                f"Range ({text}) exceeds grid limits. Max rows: {sheet.row_count}, "
+                f"max columns: {sheet.col_count}",
+            )
         out: dict[str, Any] = {"range": sheet.label(rng), "majorDimension": major}
         values = sheet.read(rng, option, major)
         if values:

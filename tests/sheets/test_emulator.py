@@ -82,6 +82,35 @@ def test_errors_use_googles_envelope(sheets_sandbox: SheetsSandbox) -> None:
     assert r.status_code == 400 and "exceeds grid limits" in r.json()["error"]["message"]
 
 
+def test_reads_past_the_grid_are_cut_at_its_edge_and_reads_outside_it_refused(
+    sheets_sandbox: SheetsSandbox,
+) -> None:
+    # Google answers a read running past the grid for the part inside it, and refuses one that
+    # starts outside it ("Range (Mass!151154:151354) exceeds grid limits. Max rows: 151000,
+    # max columns: 26", airbytehq/airbyte#1740).
+    sid = sheets_sandbox.create_spreadsheet("S", {"Sheet1": [["a"], [], ["c"]]})
+    sh = sheets_sandbox.client().open_by_key(sid)
+    assert sheets_sandbox.sheet_info(sid)["rowCount"] == 1000
+    past = sh.values_get("Sheet1!1:10000")
+    assert past["range"] == "Sheet1!A1:Z1000"
+    assert past["values"] == [["a"], [], ["c"]]
+    assert sh.values_get("Sheet1!2:1000")["range"] == "Sheet1!A2:Z1000"
+    assert sh.values_get("Sheet1!990:2000") == {
+        "range": "Sheet1!A990:Z1000",
+        "majorDimension": "ROWS",
+    }
+    for outside in ("Sheet1!1001:1100", "Sheet1!AA1:AB2"):
+        with pytest.raises(gspread.exceptions.APIError) as info:
+            sh.values_get(outside)
+        assert info.value.code == 400
+        assert info.value.error["status"] == "INVALID_ARGUMENT"
+        assert info.value.error["message"] == (
+            f"Range ({outside}) exceeds grid limits. Max rows: 1000, max columns: 26"
+        )
+    with pytest.raises(gspread.exceptions.APIError, match="exceeds grid limits"):
+        sh.values_batch_get(["Sheet1!1:2", "Sheet1!1001:1002"])
+
+
 def test_quota_answers_429_resource_exhausted_and_window_rolls(
     sheets_sandbox: SheetsSandbox,
 ) -> None:
