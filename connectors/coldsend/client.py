@@ -592,18 +592,30 @@ class ColdSendClient:
         body = _build(CampaignUpdate, "campaign update", fields)
         return self._call(CampaignUpdated, "PUT", f"campaigns/{cid}", json=body.body())
 
-    def launch_campaign(self, campaign_id: str) -> CampaignUpdated:
+    def launch_campaign(
+        self,
+        campaign_id: str,
+        *,
+        inbox_ids: Seq[str] | NotGiven = NOT_GIVEN,
+        variants: Seq[Variant | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+        sequences: Seq[SequenceStep | Mapping[str, Any]] | NotGiven = NOT_GIVEN,
+    ) -> CampaignUpdated:
         """Ask a DRAFT campaign to start sending (PUT /campaigns/{id} with ``launch: true``).
 
-        When requirements are missing the API still answers 200 and the campaign stays DRAFT:
-        check ``result.status`` or ``result.missing_requirements`` (``leads``, ``inboxes``,
-        ``variants``). A lost answer is not retried: the launch may have happened, and a repeat
-        would fail with 400 because an ACTIVE campaign cannot be edited; read the campaign
-        with `get_campaign` instead.
+        Inboxes, variants and sequences given here are set by the same request, before the
+        requirements are checked, so a campaign can be completed and launched in one call.
+
+        When requirements are missing the API still answers 200 and the campaign stays DRAFT
+        (with the given settings applied): check ``result.status`` or
+        ``result.missing_requirements`` (``leads``, ``inboxes``, ``variants``). A lost answer
+        is not retried: the launch may have happened, and a repeat would fail with 400 because
+        an ACTIVE campaign cannot be edited; read the campaign with `get_campaign` instead.
         """
         cid = _segment("campaign_id", campaign_id)
+        fields = {"inbox_ids": inbox_ids, "variants": variants, "sequences": sequences}
+        body = _build(CampaignUpdate, "campaign launch", {**fields, "launch": True})
         return self._call(
-            CampaignUpdated, "PUT", f"campaigns/{cid}", json={"launch": True}, replay_safe=False
+            CampaignUpdated, "PUT", f"campaigns/{cid}", json=body.body(), replay_safe=False
         )
 
     def pause_campaign(self, campaign_id: str) -> CampaignStateChanged:

@@ -58,6 +58,34 @@ def test_every_request_carries_the_key_header_and_user_agent(
         (lambda c: c.activate_campaign(CID), "POST", f"/campaigns/{CID}/activate", None),
         (lambda c: c.delete_campaign(CID), "DELETE", f"/campaigns/{CID}", None),
         (lambda c: c.launch_campaign(CID), "PUT", f"/campaigns/{CID}", {"launch": True}),
+        (
+            lambda c: c.launch_campaign(
+                CID,
+                inbox_ids=["i-1"],
+                variants=[
+                    {
+                        "variant_name": "A",
+                        "subject_template": "Hi",
+                        "email_content": "Hello there.",
+                        "distribution_percent": 100,
+                    }
+                ],
+            ),
+            "PUT",
+            f"/campaigns/{CID}",
+            {
+                "inbox_ids": ["i-1"],
+                "variants": [
+                    {
+                        "variant_name": "A",
+                        "subject_template": "Hi",
+                        "email_content": "Hello there.",
+                        "distribution_percent": 100,
+                    }
+                ],
+                "launch": True,
+            },
+        ),
         (lambda c: c.get_upload_job(CID, "j-1"), "GET", f"/campaigns/{CID}/leads/upload/j-1", None),
         (lambda c: c.get_lead(CID, "l-1"), "GET", f"/campaigns/{CID}/leads/l-1", None),
         (

@@ -144,6 +144,21 @@ def test_lead_endpoints(client: ColdSendClient, coldsend_sandbox: ColdSendContro
         client.get_lead(cid, lead.lead_id)
 
 
+def test_launch_sets_inboxes_and_variants_in_the_same_request(client: ColdSendClient) -> None:
+    cid = client.create_campaign(name="Launch with settings").campaign_id
+    inbox = new_inbox(client)
+    # Settings are applied before the requirements are checked, even when one still misses.
+    refused = client.launch_campaign(cid, inbox_ids=[inbox], variants=VARIANTS)
+    assert refused.status is CampaignStatus.DRAFT and refused.missing_requirements == ["leads"]
+    assert client.get_campaign(cid).inbox_ids == [inbox]
+
+    other = client.create_campaign(name="Launch with settings, ready").campaign_id
+    client.add_lead(other, email="lead@example.com")
+    launched = client.launch_campaign(other, inbox_ids=[inbox], variants=VARIANTS)
+    assert launched.status is CampaignStatus.ACTIVE and launched.missing_requirements == []
+    assert len(client.get_campaign(other).variants) == len(VARIANTS)
+
+
 def test_launch_pause_activate_and_state_rules(
     client: ColdSendClient, coldsend_sandbox: ColdSendControl
 ) -> None:
