@@ -14,6 +14,7 @@ from blocks.coldsend import ColdSendCredentials
 from connectors.coldsend import (
     BadRequestError,
     CampaignStatus,
+    CampaignSummary,
     UploadJobFailed,
     UploadJobTimedOut,
     wait_for_upload_job,
@@ -21,11 +22,12 @@ from connectors.coldsend import (
 from flows._common import load_coldsend, scopes_checked, verify_scopes
 from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
 from flows.reports import markdown_table, publish_summary
-from flows.tasks import FinalError, retry_unless_client_error
+from flows.tasks import AccountView, FinalError, retry_unless_client_error
 
 __all__ = [
     "CampaignNotLaunchable",
     "CampaignSpec",
+    "EnsuredCampaign",
     "FollowUpSpec",
     "LaunchReport",
     "VariantSpec",
@@ -109,6 +111,27 @@ class CampaignSpec(BaseModel):
         )
 
 
+@dataclass(frozen=True, slots=True)
+class EnsuredCampaign:
+    """What `find_or_create_campaign` found or made.
+
+    Attributes:
+        campaign_id: The campaign's id.
+        view: The campaign as the account listing showed it (DRAFT and empty when created),
+            with the other campaigns holding suppressed leads; a sync can start from it.
+        deferred: Inbox, variant and sequence settings left for the launch request to set
+            (only when asked to defer them, and only for a DRAFT campaign).
+    """
+
+    campaign_id: str
+    view: AccountView
+    deferred: dict[str, Any]
+
+
+# Settings a launch request can carry (`ColdSendClient.launch_campaign`).
+_LAUNCH_SETTINGS = ("inbox_ids", "variants", "sequences")
+
+
 @task(
     name="Find or create campaign",
     tags=["coldsend-api"],
@@ -117,21 +140,40 @@ class CampaignSpec(BaseModel):
     retry_delay_seconds=10,
     retry_condition_fn=retry_unless_client_error,
 )
-def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec) -> str:
-    """The id of the one campaign named `spec.name`, creating it and applying the spec.
+def find_or_create_campaign(
+    credentials: ColdSendCredentials, spec: CampaignSpec, *, defer_to_launch: bool = False
+) -> EnsuredCampaign:
+    """The one campaign named `spec.name`, creating it and applying the spec.
 
     Idempotent: a campaign found by name is only updated where it differs from the spec, and
-    only while it is DRAFT or PAUSED (a running campaign is left alone).
+    only while it is DRAFT or PAUSED (a running campaign is left alone and not even read).
+
+    Requests: one listing of the account's campaigns (all pages; the name is matched here, so
+    the listing also serves the sync), the inbox list when inboxes are given by address, then
+    a create for a new campaign or a read for a DRAFT or PAUSED one, and one update for what
+    differs.
+
+    Args:
+        defer_to_launch: For a DRAFT campaign, leave inboxes, variants and sequences in
+            `EnsuredCampaign.deferred` for the launch request to set instead of updating now
+            (the pipeline launches right after its sync: one request instead of two).
     """
     logger = get_run_logger()
     with scopes_checked("ensure"), credentials.get_client() as client:
-        matches = [c for c in client.iter_campaigns(search=spec.name) if c.name == spec.name]
+        listing = list(client.iter_campaigns())
+        matches = [c for c in listing if c.name == spec.name]
         if len(matches) > 1:
             ids = ", ".join(c.campaign_id for c in matches)
             raise CampaignNotLaunchable(
                 f"{len(matches)} campaigns are named {spec.name!r} ({ids}); rename or delete the "
                 "extra ones so the name identifies one campaign."
             )
+        view = AccountView.from_listing(listing, matches[0].campaign_id) if matches else None
+        if view is not None:
+            logger.info("Found campaign %r (%s), %s", spec.name, view.campaign_id, view.status)
+            if view.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
+                logger.info("Campaign is %s; leaving its settings as they are", view.status)
+                return EnsuredCampaign(view.campaign_id, view, {})
         # Everything that can fail is checked before the first change (the create).
         inbox_ids = list(spec.inbox_ids)
         if spec.inbox_emails:
@@ -146,13 +188,9 @@ def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec
         variants = [v.model_dump() for v in spec.variants]
         sequences = [s.model_dump() for s in spec.sequences]
         wanted: dict[str, Any] = {}
-        if matches:
-            campaign_id = matches[0].campaign_id
-            logger.info("Found campaign %r (%s)", spec.name, campaign_id)
+        if view is not None:
+            campaign_id = view.campaign_id
             current = client.get_campaign(campaign_id)
-            if current.status not in (CampaignStatus.DRAFT, CampaignStatus.PAUSED):
-                logger.info("Campaign is %s; leaving its settings as they are", current.status)
-                return campaign_id
             wanted = {k: v for k, v in spec.settings().items() if getattr(current, k, None) != v}
             if wanted_inboxes and wanted_inboxes != sorted(i.lower() for i in current.inbox_ids):
                 wanted["inbox_ids"] = wanted_inboxes
@@ -161,21 +199,31 @@ def find_or_create_campaign(credentials: ColdSendCredentials, spec: CampaignSpec
             if sequences and _plain(current.sequences) != sequences:
                 wanted["sequences"] = sequences
         else:
-            if wanted_inboxes or variants or sequences:
+            if (wanted_inboxes or variants or sequences) and not defer_to_launch:
                 # The create cannot carry these; make sure the update after it will be allowed.
                 verify_scopes(client, "ensure", ["campaigns:update"])
             campaign_id = client.create_campaign(**spec.settings()).campaign_id
             logger.info("Created campaign %r (%s)", spec.name, campaign_id)
+            created = CampaignSummary(
+                campaign_id=campaign_id, name=spec.name, status=CampaignStatus.DRAFT
+            )
+            view = AccountView.from_listing([*listing, created], campaign_id)
+            assert view is not None
             if wanted_inboxes:
                 wanted["inbox_ids"] = wanted_inboxes
             if variants:
                 wanted["variants"] = variants
             if sequences:
                 wanted["sequences"] = sequences
+        deferred: dict[str, Any] = {}
+        if defer_to_launch and view.status == CampaignStatus.DRAFT:
+            deferred = {k: wanted.pop(k) for k in _LAUNCH_SETTINGS if k in wanted}
+            if deferred:
+                logger.info("Left %s for the launch request", ", ".join(sorted(deferred)))
         if wanted:
             client.update_campaign(campaign_id, **wanted)
             logger.info("Updated %s", ", ".join(sorted(wanted)))
-        return campaign_id
+        return EnsuredCampaign(campaign_id, view, deferred)
 
 
 def _plain(items: Any) -> list[dict[str, Any]]:
@@ -235,7 +283,7 @@ def ensure_campaign(spec: CampaignSpec, coldsend: str | None = None) -> str:
         )
         ```
     """
-    return find_or_create_campaign(load_coldsend(coldsend), spec)
+    return find_or_create_campaign(load_coldsend(coldsend), spec).campaign_id
 
 
 class LaunchReport(BaseModel):
@@ -309,12 +357,17 @@ def wait_for_upload_jobs(
     retry_condition_fn=retry_unless_client_error,
 )
 def try_launch(
-    credentials: ColdSendCredentials, campaign_id: str, *, read_first: bool = True
+    credentials: ColdSendCredentials,
+    campaign_id: str,
+    *,
+    read_first: bool = True,
+    settings: dict[str, Any] | None = None,
 ) -> LaunchAttempt:
     """Ask a DRAFT campaign to launch; anything else is reported as found.
 
     Args:
-        read_first: Read the status first (skip only right after reading it).
+        read_first: Read the status first (skip only right after it was read).
+        settings: Inboxes, variants or sequences to set in the launch request itself.
     """
     with scopes_checked("launch"), credentials.get_client() as client:
         if read_first:
@@ -322,7 +375,7 @@ def try_launch(
             if campaign.status != CampaignStatus.DRAFT:
                 return LaunchAttempt(campaign.name, str(campaign.status), str(campaign.status), [])
         try:
-            answer = client.launch_campaign(campaign_id)
+            answer = client.launch_campaign(campaign_id, **(settings or {}))
         except BadRequestError:
             # Another run (the pipeline's launch and launch-on-sync, say) launched it between
             # our read and our request: report what it is now instead of failing.
@@ -361,6 +414,8 @@ def launch_campaign_when_ready(
     wait_for_requirements_seconds: float = 0.0,
     check_interval_seconds: float = 30.0,
     upload_timeout_seconds: float = 900.0,
+    current_status: str | None = None,
+    launch_settings: dict[str, Any] | None = None,
 ) -> LaunchReport:
     """Wait for the campaign's upload jobs, then launch it, or fail naming what is missing.
 
@@ -374,6 +429,10 @@ def launch_campaign_when_ready(
         wait_for_requirements_seconds: Keep checking readiness this long before failing.
         check_interval_seconds: Pause between readiness checks.
         upload_timeout_seconds: Deadline for each upload job.
+        current_status: The status the caller read moments ago: a DRAFT campaign (with no
+            jobs to wait for) is asked to launch at once, without reading it again.
+        launch_settings: Inboxes, variants or sequences to set in the launch request itself
+            (the pipeline's ensure step leaves them for it: one request instead of two).
 
     Returns:
         A `LaunchReport`; ``launched`` is True only when this run launched the campaign.
@@ -394,7 +453,13 @@ def launch_campaign_when_ready(
     logger = get_run_logger()
     credentials = load_coldsend(coldsend)
     report = LaunchReport(campaign_id=campaign_id, waited_jobs=list(job_ids or []))
-    attempt = read_campaign(credentials, campaign_id, check_update_scope=bool(job_ids))
+    # Right after a DRAFT campaign was read (by the caller or here), launch at once; re-read
+    # before later tries, and after waiting for jobs.
+    read_first = bool(job_ids)
+    if current_status == CampaignStatus.DRAFT and not job_ids:
+        attempt = LaunchAttempt("", current_status, current_status, [])
+    else:
+        attempt = read_campaign(credentials, campaign_id, check_update_scope=bool(job_ids))
     report.checks = 1
     if attempt.status == CampaignStatus.DRAFT:
         if job_ids:
@@ -404,11 +469,10 @@ def launch_campaign_when_ready(
             for line in failed:
                 logger.warning("Upload job did not complete: %s", line)
         deadline = time.monotonic() + max(0.0, wait_for_requirements_seconds)
-        # Right after reading a DRAFT campaign, launch at once; re-read before later tries.
-        read_first = bool(job_ids)
+        settings = launch_settings
         while True:
-            attempt = try_launch(credentials, campaign_id, read_first=read_first)
-            read_first = True
+            attempt = try_launch(credentials, campaign_id, read_first=read_first, settings=settings)
+            read_first, settings = True, None
             if attempt.status in _DONE or not attempt.missing:
                 break
             if time.monotonic() >= deadline:

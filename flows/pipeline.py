@@ -6,7 +6,12 @@ from prefect import flow, get_run_logger
 from pydantic import BaseModel
 
 from flows._common import load_coldsend
-from flows.campaigns import CampaignSpec, LaunchReport, ensure_campaign, launch_campaign_when_ready
+from flows.campaigns import (
+    CampaignSpec,
+    LaunchReport,
+    find_or_create_campaign,
+    launch_campaign_when_ready,
+)
 from flows.sync import SyncReport, sync_leads_to_campaign
 from flows.tasks import check_scopes
 
@@ -33,7 +38,13 @@ def crm_to_campaign_pipeline(
     """Ensure the campaign exists as specified, sync the lead store into it, then launch it.
 
     Every stage reconciles with what ColdSend holds, so a re-delivered trigger event or a
-    re-run after a crash converges without duplicates.
+    re-run after a crash converges without duplicates. The sync and the launch run as
+    sub-flows; ensuring the campaign is a task of this flow.
+
+    ColdSend requests for a new campaign: scope probes (once per key every ten minutes), one
+    listing of the account, the create, the sync's uploads and job reads, and one request that
+    sets inboxes and variants and launches. A re-run with nothing new: the listing and one
+    export of the campaign.
 
     Args:
         campaign: The campaign spec (found by name, created when missing).
@@ -63,23 +74,28 @@ def crm_to_campaign_pipeline(
         ```
     """
     logger = get_run_logger()
+    credentials = load_coldsend(coldsend)
     # The scopes the later stages need are checked before the first stage changes anything;
     # campaigns:read is checked by ensure's first request, campaigns:create by the create.
     needed = ["leads:read", "leads:create"]
     if launch or campaign.variants or campaign.sequences or campaign.inbox_ids:
         needed.append("campaigns:update")
-    check_scopes(load_coldsend(coldsend), "pipeline", needed)
-    campaign_id = ensure_campaign(campaign, coldsend=coldsend)
+    check_scopes(credentials, "pipeline", needed)
+    # Ensure runs as a task: its listing of the account serves the sync too, and the inboxes
+    # and variants of a DRAFT campaign ride on the launch request instead of an update.
+    ensured = find_or_create_campaign(credentials, campaign, defer_to_launch=launch)
+    campaign_id = ensured.campaign_id
     sync = sync_leads_to_campaign(
         campaign_id=campaign_id,
         lead_store=lead_store,
         coldsend=coldsend,
         suppression_list=suppression_list,
+        campaign_view=ensured.view,
     )
     if not launch:
         launched = LaunchReport(campaign_id=campaign_id, status="not requested")
-    elif sync.uploaded == 0 and sync.campaign_status in ("ACTIVE", "COMPLETED"):
-        # Already running and nothing new: launching would be a no-op costing a request.
+    elif sync.campaign_status in ("ACTIVE", "COMPLETED"):
+        # Already running (new leads join it): launching would be a no-op costing a request.
         launched = LaunchReport(
             campaign_id=campaign_id,
             campaign_name=sync.campaign_name,
@@ -87,11 +103,13 @@ def crm_to_campaign_pipeline(
         )
     else:
         # The sync waited for every one of its upload jobs (it fails otherwise), so the
-        # launch has none left to wait for.
+        # launch has none left to wait for, and the status the sync read still holds.
         launched = launch_campaign_when_ready(
             campaign_id=campaign_id,
             coldsend=coldsend,
             wait_for_requirements_seconds=wait_for_requirements_seconds,
+            current_status=sync.campaign_status,
+            launch_settings=ensured.deferred or None,
         )
     logger.info("Pipeline done for campaign %s", campaign_id)
     return PipelineReport(campaign_id=campaign_id, sync=sync, launch=launched)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -28,7 +28,13 @@ from connectors.leads import Lead, Reject
 from flows._common import load_coldsend, load_lead_store
 from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED, emit_campaign_event
 from flows.reports import Progress, markdown_table, publish_rejects, publish_summary
-from flows.tasks import read_campaign_state, start_upload_job, wait_for_upload
+from flows.tasks import (
+    AccountView,
+    read_campaign_state,
+    read_suppressed_emails,
+    start_upload_job,
+    wait_for_upload,
+)
 
 __all__ = ["SyncIncomplete", "SyncLedger", "SyncReport", "sync_leads_to_campaign"]
 
@@ -84,11 +90,26 @@ class SyncLedger:
     """Filters the lead stream (rejects, suppression, reconcile) and keeps the books.
 
     Plain Python so the accounting is testable without Prefect.
+
+    Args:
+        existing: Emails already in the campaign.
+        suppressed: Emails never to upload (unsubscribed or bounced in the campaign, the
+            caller's list).
+        suppressed_elsewhere: Called once, when the first lead not already in the campaign
+            comes up, for the emails unsubscribed or bounced in other campaigns; a run with
+            nothing new to upload never calls it (it costs requests).
     """
 
-    def __init__(self, *, existing: frozenset[str], suppressed: frozenset[str]) -> None:
+    def __init__(
+        self,
+        *,
+        existing: frozenset[str],
+        suppressed: frozenset[str],
+        suppressed_elsewhere: Callable[[], frozenset[str]] | None = None,
+    ) -> None:
         self.existing = existing
         self.suppressed_emails = suppressed
+        self._elsewhere = suppressed_elsewhere
         self.read = 0
         self.suppressed = 0
         self.already_in_campaign = 0
@@ -104,9 +125,15 @@ class SyncLedger:
         )
 
     def filter(self, items: Iterator[Lead | Reject]) -> Iterator[Lead]:
-        """Yield only leads to upload, counting everything else."""
+        """Yield only leads to upload, counting everything else.
+
+        A lead already in the campaign counts as such even if another campaign suppresses it
+        (it is there already; nothing is sent to it twice); one suppressed in this campaign or
+        by the caller's list counts as suppressed.
+        """
         existing = self.existing
         suppressed = self.suppressed_emails
+        elsewhere: frozenset[str] | None = None if self._elsewhere else frozenset()
         for item in items:
             self.read += 1
             if isinstance(item, Reject):
@@ -125,8 +152,15 @@ class SyncLedger:
             email = item.email
             if email in suppressed:
                 self.suppressed += 1
-            elif email in existing:
+                continue
+            if email in existing:
                 self.already_in_campaign += 1
+                continue
+            if elsewhere is None:
+                assert self._elsewhere is not None
+                elsewhere = self._elsewhere()
+            if email in elsewhere:
+                self.suppressed += 1
             else:
                 self.to_upload += 1
                 yield item
@@ -161,18 +195,24 @@ def sync_leads_to_campaign(
     rows_per_upload: int = 10_000,
     upload_timeout_seconds: float = 900.0,
     parallel_uploads: int = 2,
+    campaign_view: AccountView | None = None,
 ) -> SyncReport:
     """Sync leads from a lead store into a ColdSend campaign, accounting for every row.
 
     Reads the store (only records changed since the last complete run when the store supports
-    it and `incremental` is on), validates each record, drops emails unsubscribed or bounced
-    anywhere in the account (plus `suppression_list`), drops emails already in the campaign
-    (one export call), uploads the rest in CSV parts and waits for each upload job. The run
+    it and `incremental` is on), validates each record, drops emails already in the campaign
+    (one export call), drops emails unsubscribed or bounced anywhere in the account (plus
+    `suppression_list`), uploads the rest in CSV parts and waits for each upload job. The run
     fails unless ``read == uploaded + duplicates + rejected + suppressed``.
 
-    ColdSend scopes: campaigns:read, leads:read and leads:create (not for a dry run), all
-    checked by the run's first three requests, before the lead store is read. A re-run with
-    nothing new costs those three requests on a quiet account.
+    Requests to ColdSend: one listing of the account's campaigns and one export of the
+    campaign (none when the listing shows it empty); other campaigns holding unsubscribed or
+    bounced leads are exported once, and only when a lead is about to be uploaded. So a re-run
+    with nothing new costs two requests. Then one upload and one or two job reads per part.
+
+    ColdSend scopes: campaigns:read and leads:read, checked by those first requests (or a
+    probe) before the lead store is read; leads:create (not for a dry run), checked by the
+    first upload, whose 403 comes before anything is imported.
 
     Args:
         campaign_id: The ColdSend campaign to fill.
@@ -185,6 +225,8 @@ def sync_leads_to_campaign(
         rows_per_upload: Rows per CSV part (at most 10,000, ColdSend's limit).
         upload_timeout_seconds: Wall-clock deadline for each upload job.
         parallel_uploads: How many parts to upload and poll at once.
+        campaign_view: The campaign as the caller listed it moments ago (the pipeline passes
+            its ensure step's listing); the sync then does not list the account again.
 
     Returns:
         A `SyncReport` with the counts.
@@ -222,18 +264,27 @@ def sync_leads_to_campaign(
 
     # ColdSend first: a key missing a scope or a campaign that cannot take leads fails the
     # run before the lead store is touched.
-    state = read_campaign_state(credentials, campaign_id, suppression_list or [])
+    state = read_campaign_state(credentials, campaign_id, suppression_list or [], campaign_view)
     # A COMPLETED or FAILED campaign takes no uploads. That is only a failure when there is
     # something new to upload: re-running a sync of a finished campaign converges to "nothing
     # to do" like any other reconciled run.
     closed = state.status not in UPLOADABLE and not dry_run
     logger.info(
-        "Campaign %r holds %d leads; %d emails are suppressed",
+        "Campaign %r holds %d leads; %d emails are suppressed by it or the suppression list, "
+        "and %d other campaign(s) hold unsubscribed or bounced leads",
         state.name,
         len(state.existing),
         len(state.suppressed),
+        len(state.suppressing),
     )
-    ledger = SyncLedger(existing=state.existing, suppressed=state.suppressed)
+    suppressing = list(state.suppressing)
+    ledger = SyncLedger(
+        existing=state.existing,
+        suppressed=state.suppressed,
+        suppressed_elsewhere=(
+            (lambda: read_suppressed_emails(credentials, suppressing)) if suppressing else None
+        ),
+    )
     report = SyncReport(
         campaign_id=campaign_id,
         campaign_name=state.name,

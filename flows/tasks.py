@@ -9,6 +9,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NONE
 from prefect.client.schemas.objects import State
+from pydantic import BaseModel, Field
 
 from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
@@ -31,10 +32,12 @@ from connectors.salesforce import SalesforceBudgetExceeded
 from flows._common import scopes_checked, verify_scopes
 
 __all__ = [
+    "AccountView",
     "CampaignState",
     "FinalError",
     "check_scopes",
     "read_campaign_state",
+    "read_suppressed_emails",
     "retry_unless_client_error",
     "start_upload_job",
     "wait_for_upload",
@@ -74,15 +77,64 @@ def retry_unless_client_error(task: Any, task_run: Any, state: State[Any]) -> bo
     return not isinstance(exc, (*final, LookupError, TypeError))
 
 
+class AccountView(BaseModel):
+    """One campaign as a listing of the account shows it, plus the campaigns to suppress from.
+
+    Taken from one ``GET /campaigns`` (all pages). The pipeline's ensure step lists the account
+    anyway (to find its campaign by name) and hands this to the sync, which then needs no
+    listing of its own.
+
+    Attributes:
+        campaign_id / name / status / total_leads: The campaign, as listed.
+        suppressing: Every other campaign whose counters show unsubscribed or bounced leads.
+    """
+
+    campaign_id: str
+    name: str = ""
+    status: str
+    total_leads: int = 0
+    suppressing: list[str] = Field(default_factory=list)
+
+    @classmethod
+    def from_listing(
+        cls, summaries: Iterable[CampaignSummary], campaign_id: str
+    ) -> AccountView | None:
+        """The view of `campaign_id` from a listing; None when the listing lacks it."""
+        ours: CampaignSummary | None = None
+        suppressing: list[str] = []
+        for summary in summaries:
+            if summary.campaign_id == campaign_id:
+                ours = summary
+            elif summary.unsubscribe_count or summary.bounce_count:
+                suppressing.append(summary.campaign_id)
+        if ours is None:
+            return None
+        return cls(
+            campaign_id=campaign_id,
+            name=ours.name,
+            status=str(ours.status),
+            total_leads=ours.total_leads,
+            suppressing=suppressing,
+        )
+
+
 @dataclass(frozen=True, slots=True)
 class CampaignState:
-    """What the account holds now for one campaign: its emails and the emails to never send to."""
+    """What the account holds now for one campaign: its emails and the emails never to send to.
+
+    Attributes:
+        existing: Emails already in the campaign (normalised).
+        suppressed: Emails unsubscribed or bounced in this campaign, plus the caller's list.
+        suppressing: Other campaigns holding unsubscribed or bounced leads; their emails are
+            read by `read_suppressed_emails` once a lead is about to be uploaded.
+    """
 
     campaign_id: str
     name: str
     status: str
     existing: frozenset[str]
     suppressed: frozenset[str]
+    suppressing: tuple[str, ...] = ()
 
 
 @task(
@@ -97,15 +149,20 @@ def read_campaign_state(
     credentials: ColdSendCredentials,
     campaign_id: str,
     extra_suppressed: Iterable[str] = (),
+    view: AccountView | None = None,
 ) -> CampaignState:
     """The campaign's name and status, its emails (reconcile) and the emails never to send to.
 
-    On a quiet account this is two requests, which also check the read scopes before anything
-    is read from the lead store: one list of campaigns (campaigns:read; it gives the
-    campaign's name and status and every other campaign's unsubscribe and bounce counters) and
-    one export of the campaign (leads:read). Other campaigns are only exported when their
-    counters say they hold unsubscribed or bounced leads. leads:create is checked by the first
-    upload itself, whose 403 comes before anything is imported.
+    Requests, which also check the read scopes before anything is read from the lead store:
+    one listing of the account's campaigns (campaigns:read; skipped when `view` is given) and
+    one export of the campaign (leads:read). A campaign the listing shows empty is not
+    exported: leads:read is then checked by a probe, remembered per key for ten minutes. Other
+    campaigns' suppressed emails are not read here (see `CampaignState.suppressing`).
+    leads:create is checked by the first upload itself, whose 403 comes before anything is
+    imported.
+
+    Args:
+        view: What the caller listed moments ago (the pipeline's ensure step).
 
     Raises:
         MissingScopes: The key lacks a scope the sync needs (all of them are named).
@@ -114,39 +171,61 @@ def read_campaign_state(
     suppressed: set[str] = {e.strip().lower() for e in extra_suppressed if e and e.strip()}
     existing: set[str] = set()
     with scopes_checked("sync"), credentials.get_client() as client:
-        ours: CampaignSummary | None = None
-        others: list[str] = []
-        for summary in client.iter_campaigns():
-            if summary.campaign_id == campaign_id:
-                ours = summary
-            elif summary.unsubscribe_count or summary.bounce_count:
-                others.append(summary.campaign_id)
-        if ours is None:
+        if view is None:
+            view = AccountView.from_listing(client.iter_campaigns(), campaign_id)
+        if view is None:
             # Not listed: let the API say why (404 names the missing campaign).
             found = client.get_campaign(campaign_id)
-            name, status = found.name, str(found.status)
-        else:
-            name, status = ours.name, str(ours.status)
-        with client.export_leads(campaign_id) as rows:
-            for row in rows:
-                email = row.email.strip().lower()
-                existing.add(email)
-                if row.status in SUPPRESSING:
-                    suppressed.add(email)
-        for other in others:
-            # One export per campaign whatever its size: paging by status costs one request
-            # per 100 leads (70 requests for a 50,000-lead campaign with 5% bounces).
-            with client.export_leads(other) as other_rows:
-                for row in other_rows:
+            view = AccountView(
+                campaign_id=campaign_id,
+                name=found.name,
+                status=str(found.status),
+                total_leads=found.total_leads,
+            )
+        if view.total_leads:
+            with client.export_leads(campaign_id) as rows:
+                for row in rows:
+                    email = row.email.strip().lower()
+                    existing.add(email)
                     if row.status in SUPPRESSING:
-                        suppressed.add(row.email.strip().lower())
+                        suppressed.add(email)
+        else:
+            # Nothing to export, but the uploads' jobs must be readable: check before reading.
+            verify_scopes(client, "sync", ["leads:read"])
     return CampaignState(
         campaign_id=campaign_id,
-        name=name,
-        status=status,
+        name=view.name,
+        status=view.status,
         existing=frozenset(existing),
         suppressed=frozenset(suppressed),
+        suppressing=tuple(view.suppressing),
     )
+
+
+@task(
+    name="Read emails suppressed in other campaigns",
+    tags=["coldsend-api"],
+    cache_policy=NONE,
+    retries=2,
+    retry_delay_seconds=10,
+    retry_condition_fn=retry_unless_client_error,
+)
+def read_suppressed_emails(
+    credentials: ColdSendCredentials, campaign_ids: Iterable[str]
+) -> frozenset[str]:
+    """Every email unsubscribed or bounced in the given campaigns (account-wide suppression).
+
+    One export per campaign whatever its size: paging by status would cost one request per
+    100 leads (70 requests for a 50,000-lead campaign with 5% bounces).
+    """
+    suppressed: set[str] = set()
+    with scopes_checked("sync"), credentials.get_client() as client:
+        for campaign_id in campaign_ids:
+            with client.export_leads(campaign_id) as rows:
+                for row in rows:
+                    if row.status in SUPPRESSING:
+                        suppressed.add(row.email.strip().lower())
+    return frozenset(suppressed)
 
 
 @task(name="Check ColdSend scopes", tags=["coldsend-api"], cache_policy=NONE)

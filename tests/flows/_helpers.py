@@ -115,3 +115,18 @@ def new_inbox(stack: Any, email: str) -> str:
             smtp_username=email,
             smtp_password="not-a-real-password",
         ).inbox_id
+
+
+def key_block(stack: Any, scopes: list[str], name: str) -> str:
+    """Save a ColdSend Credentials block holding a new key with `scopes`; returns its name.
+
+    A new key is also new to the flows' per-key memory of probed scopes, so request counts
+    taken with it include the probes.
+    """
+    from blocks import ColdSendCredentials
+
+    key = stack.coldsend.new_key(scopes)
+    ColdSendCredentials(api_key=key, base_url=stack.coldsend.base_url).save(
+        f"{name}-{stack.tag}", overwrite=True
+    )
+    return f"{name}-{stack.tag}"

@@ -5,15 +5,24 @@ from __future__ import annotations
 from flows.campaigns import CampaignSpec, VariantSpec
 from flows.events import CAMPAIGN_LAUNCHED, LEADS_SYNCED
 from flows.pipeline import crm_to_campaign_pipeline
+from flows.scopes import FLOW_SCOPES
 from flows.write_back import write_back_statuses
 from tests._stack import Stack
-from tests.flows._helpers import campaign_events, child_flow_runs, new_inbox, run_flow
+from tests.flows._helpers import (
+    campaign_events,
+    child_flow_runs,
+    key_block,
+    new_inbox,
+    run_flow,
+)
+
+API = "/api/public/v1"
 
 
 def test_pipeline_end_to_end_then_write_back(stack: Stack) -> None:
     ids = stack.salesforce.seed(40, seed=11)
     inbox = f"outreach-{stack.tag}@acme.example"
-    new_inbox(stack, inbox)
+    inbox_id = new_inbox(stack, inbox)
     spec = CampaignSpec(
         name=f"Pipeline test {stack.tag}",
         inbox_emails=[inbox],
@@ -22,25 +31,52 @@ def test_pipeline_end_to_end_then_write_back(stack: Stack) -> None:
         ],
     )
     store = stack.salesforce_store()
+    # A new key: its scopes have not been probed yet, so the first run pays for the probes.
+    block = key_block(stack, sorted(FLOW_SCOPES["pipeline"]), "pipeline")
+    stack.coldsend.reset_stats()
 
-    run = run_flow(
-        crm_to_campaign_pipeline, campaign=spec, lead_store=store, coldsend=stack.coldsend_block
-    )
+    run = run_flow(crm_to_campaign_pipeline, campaign=spec, lead_store=store, coldsend=block)
 
     report = run.result
     campaign_id = report.campaign_id
     assert report.sync.uploaded == len(ids) and report.sync.balanced
     assert report.launch.launched and report.launch.status == "ACTIVE"
     children = {f.flow_id for f in child_flow_runs(run.flow_run_id)}
-    assert len(children) == 3  # ensure, sync and launch ran as sub-flows
+    assert len(children) == 2  # sync and launch ran as sub-flows (ensure is a task)
     (synced,) = campaign_events(LEADS_SYNCED, campaign_id)
     assert synced.payload["uploaded"] == len(ids)
     assert len(campaign_events(CAMPAIGN_LAUNCHED, campaign_id)) == 1
+    # The request budget of a new campaign: 3 scope probes (leads:read, leads:create,
+    # campaigns:update), one listing (which also serves the sync), the inbox list, the create,
+    # the upload and its job reads, and one request that sets inboxes and variants and
+    # launches. No read of the new campaign, no export of it (the listing shows it empty).
+    requests = dict(stack.coldsend.stats()["requests"])
+    polls = requests.pop(f"GET {API}/campaigns/{{campaign_id}}/leads/upload/{{job_id}}")
+    assert 2 <= polls <= 3  # the leads:read probe + one or two reads of the one job
+    assert requests == {
+        f"POST {API}/campaigns/{{campaign_id}}/leads/manual": 1,  # leads:create probe (404)
+        f"PUT {API}/campaigns/{{campaign_id}}": 2,  # campaigns:update probe (404) + launch
+        f"GET {API}/campaigns": 1,
+        f"GET {API}/sender-accounts": 1,
+        f"POST {API}/campaigns": 1,
+        f"POST {API}/campaigns/{{campaign_id}}/leads": 1,
+    }
+    with stack.client() as client:
+        launched = client.get_campaign(campaign_id)
+    assert [i.lower() for i in launched.inbox_ids] == [inbox_id.lower()]
+    assert [v["subject_template"] for v in launched.variants] == ["Hi {{first_name}}"]
 
-    # A re-delivered trigger converges: same campaign, nothing uploaded, no second launch.
-    again = crm_to_campaign_pipeline(campaign=spec, lead_store=store, coldsend=stack.coldsend_block)
+    # A re-delivered trigger converges: same campaign, nothing uploaded, no second launch,
+    # and two requests: the listing and the campaign's export.
+    stack.coldsend.reset_stats()
+    again = crm_to_campaign_pipeline(campaign=spec, lead_store=store, coldsend=block)
     assert again.campaign_id == campaign_id
     assert again.sync.uploaded == 0 and not again.launch.launched
+    assert again.launch.status == "ACTIVE"
+    assert stack.coldsend.stats()["requests"] == {
+        f"GET {API}/campaigns": 1,
+        f"GET {API}/campaigns/{{campaign_id}}/leads/export": 1,
+    }
     assert len(stack.campaign_emails(campaign_id)) == len(ids)
 
     # A simulated day of sending, then the results land on the CRM records.

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from blocks import ColdSendCredentials
 from flows._common import scope_granted
 from flows.campaigns import CampaignSpec, VariantSpec, ensure_campaign, launch_campaign_when_ready
 from flows.pipeline import crm_to_campaign_pipeline
@@ -15,7 +14,7 @@ from flows.scopes import FLOW_SCOPES
 from flows.sync import sync_leads_to_campaign
 from flows.write_back import write_back_statuses
 from tests._stack import Stack
-from tests.flows._helpers import run_flow
+from tests.flows._helpers import key_block, run_flow
 
 HEADER = ["Email", "First Name", "Last Name", "Company"]
 
@@ -36,14 +35,6 @@ HEADER = ["Email", "First Name", "Last Name", "Company"]
 )
 def test_scope_granted(granted: list[str], required: str, expected: bool) -> None:
     assert scope_granted(granted, required) is expected
-
-
-def key_block(stack: Stack, scopes: list[str], name: str) -> str:
-    key = stack.coldsend.new_key(scopes)
-    ColdSendCredentials(api_key=key, base_url=stack.coldsend.base_url).save(
-        f"{name}-{stack.tag}", overwrite=True
-    )
-    return f"{name}-{stack.tag}"
 
 
 def csv_store(stack: Stack, tmp_path: Path, count: int = 5) -> tuple[str, Path]:

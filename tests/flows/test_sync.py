@@ -189,6 +189,58 @@ def test_suppressed_emails_are_never_uploaded(stack: Stack, tmp_path: Path) -> N
     assert emails == {f"lead{i}@example.com" for i in (0, 3, 5, 6, 7, 8, 9)}
 
 
+def test_other_campaigns_are_exported_only_when_a_lead_is_about_to_be_uploaded(
+    stack: Stack, tmp_path: Path
+) -> None:
+    api = "/api/public/v1/campaigns"
+    other = stack.new_campaign("Campaign with a bounce")
+    with stack.client() as client:
+        client.add_lead(other, email="lead1@example.com")
+        client.add_lead(other, email="lead12@example.com")
+    stack.coldsend.set_lead_status(other, "lead1@example.com", "BOUNCED")
+    stack.coldsend.set_lead_status(other, "lead12@example.com", "UNSUBSCRIBED")
+    campaign_id = stack.new_campaign()
+    with stack.client() as client:
+        for i in range(10):
+            client.add_lead(campaign_id, email=f"lead{i}@example.com")
+    path = write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(10)])
+    store = stack.csv_store(path)
+    stack.coldsend.reset_stats()
+
+    # Everything is in the campaign already: the bounce elsewhere is not even looked at.
+    quiet = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+
+    # lead1 bounced elsewhere but is in this campaign already: counted as such.
+    assert quiet.already_in_campaign == 10 and quiet.suppressed == 0 and quiet.balanced
+    assert stack.coldsend.stats()["requests"] == {
+        f"GET {api}": 1,
+        f"GET {api}/{{campaign_id}}/leads/export": 1,
+    }
+
+    # Two new rows: one unsubscribed elsewhere, one new. The other campaigns are read once.
+    write_csv(path, [HEADER, *lead_rows(13)])
+    stack.coldsend.reset_stats()
+    busy = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+
+    assert busy.uploaded == 2 and busy.suppressed == 1 and busy.already_in_campaign == 10
+    requests = stack.coldsend.stats()["requests"]
+    assert "lead12@example.com" not in stack.campaign_emails(campaign_id)
+    # The campaign's own export, then one for each other campaign holding suppressed leads
+    # (the shared sandbox may hold more than ours), each exactly once.
+    exports = requests[f"GET {api}/{{campaign_id}}/leads/export"]
+    with stack.client() as client:
+        suppressing = sum(
+            1
+            for c in client.iter_campaigns()
+            if c.campaign_id != campaign_id and (c.bounce_count or c.unsubscribe_count)
+        )
+    assert suppressing >= 1 and exports == 1 + suppressing
+
+
 def test_a_failed_upload_job_fails_the_run_and_the_rerun_completes(
     stack: Stack, tmp_path: Path
 ) -> None:
