@@ -48,7 +48,12 @@ from connectors.salesforce.errors import (
 )
 from connectors.salesforce.soql import ObjectInfo
 
-__all__ = ["DEFAULT_API_VERSION", "SalesforceConnection", "translate_error"]
+__all__ = [
+    "DEFAULT_API_VERSION",
+    "SalesforceConnection",
+    "bulk_first_wait",
+    "translate_error",
+]
 
 DEFAULT_API_VERSION = "59.0"
 T = TypeVar("T")
@@ -65,6 +70,20 @@ _TRANSPORT_ERRORS = (
 _QUERY_CODES = frozenset(
     {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR"}
 )
+
+
+def bulk_first_wait(records: int, configured: float | None = None) -> float:
+    """Seconds to let a Bulk 2.0 job of `records` run before its first status read.
+
+    `configured` (a connector's ``bulk_poll_seconds``) wins when given. Otherwise the wait
+    grows with the job: half a second plus one per 10,000 records, at most five, so a job of
+    a few thousand records is not held to a fixed multi-second wait, and a large one is not
+    polled while it certainly still runs (each poll costs an API call of the daily
+    allocation). simple-salesforce then polls at about that interval until the job ends.
+    """
+    if configured is not None:
+        return configured
+    return min(5.0, 0.5 + records / 10_000)
 
 
 class _TimeoutAdapter(HTTPAdapter):

@@ -24,7 +24,7 @@ from connectors.leads import (
     parse_status,
 )
 from connectors.salesforce.budget import ApiBudget
-from connectors.salesforce.connection import SalesforceConnection
+from connectors.salesforce.connection import SalesforceConnection, bulk_first_wait
 from connectors.salesforce.soql import ObjectInfo, literal, select_query
 from connectors.salesforce.source import csv_lines
 
@@ -128,7 +128,7 @@ class SalesforceStatusSink:
         match_by: Literal["id", "email"] = "id",
         bulk_threshold: int = 2_000,
         budget: ApiBudget | None = None,
-        bulk_poll_seconds: float = 2.0,
+        bulk_poll_seconds: float | None = None,
     ) -> None:
         """Args:
         conn: The connection to write through.
@@ -139,7 +139,8 @@ class SalesforceStatusSink:
         bulk_threshold: From this many changed records on, write with one Bulk 2.0 job (and
             read with Bulk 2.0 queries).
         budget: Refuses batches needing too much of the daily allocation; ApiBudget() default.
-        bulk_poll_seconds: First wait before polling a Bulk 2.0 job.
+        bulk_poll_seconds: First wait before polling a Bulk 2.0 job (default: grows with the
+            number of records, see `bulk_first_wait`).
         """
         if object_name not in ("Lead", "Contact"):
             raise ValueError(f"object_name must be 'Lead' or 'Contact', got {object_name!r}")
@@ -337,15 +338,17 @@ class SalesforceStatusSink:
         for chunk in chunks:
             where = f"{match} IN ({', '.join(chunk)})"
             soql = select_query(info, select, where=[where], order_by=["Id"])
-            yield from (self._bulk_query(info, soql) if large else self.conn.query_records(soql))
+            if large:
+                yield from self._bulk_query(info, soql, len(chunk))
+            else:
+                yield from self.conn.query_records(soql)
 
-    def _bulk_query(self, info: ObjectInfo, soql: str) -> Iterator[dict[str, Any]]:
+    def _bulk_query(self, info: ObjectInfo, soql: str, records: int) -> Iterator[dict[str, Any]]:
+        wait = bulk_first_wait(records, self.bulk_poll_seconds)
+
         def run(sf: Any) -> list[str]:
             handler = getattr(sf.bulk2, info.name)
-            return [
-                str(p)
-                for p in handler.query(soql, max_records=_BULK_PAGE, wait=self.bulk_poll_seconds)
-            ]
+            return [str(p) for p in handler.query(soql, max_records=_BULK_PAGE, wait=wait)]
 
         pages = self.conn.call(run)
         while pages:
@@ -408,7 +411,7 @@ class SalesforceStatusSink:
                     ColumnDelimiter.COMMA,
                     LineEnding.LF,
                     None,
-                    self.bulk_poll_seconds,
+                    bulk_first_wait(total, self.bulk_poll_seconds),
                 )
                 if int(job["numberRecordsFailed"]):
                     text = handler.get_failed_records(job["job_id"])

@@ -13,7 +13,11 @@ from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOpe
 
 from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
 from connectors.salesforce.budget import ApiBudget
-from connectors.salesforce.connection import SalesforceConnection, translate_error
+from connectors.salesforce.connection import (
+    SalesforceConnection,
+    bulk_first_wait,
+    translate_error,
+)
 from connectors.salesforce.soql import (
     Filter,
     ObjectInfo,
@@ -90,7 +94,7 @@ class SalesforceLeadSource:
         bulk_threshold: int = 10_000,
         page_size: int = _REST_PAGE,
         budget: ApiBudget | None = None,
-        bulk_poll_seconds: float = 2.0,
+        bulk_poll_seconds: float | None = None,
         bulk_page_size: int = _BULK_PAGE,
     ) -> None:
         """Args:
@@ -101,7 +105,8 @@ class SalesforceLeadSource:
         bulk_threshold: Above this many matching records, read with a Bulk 2.0 query.
         page_size: REST page size hint (200-2000, sent as ``Sforce-Query-Options``).
         budget: Refuses reads needing too much of the daily allocation; ApiBudget() default.
-        bulk_poll_seconds: First wait before polling a Bulk 2.0 job.
+        bulk_poll_seconds: First wait before polling a Bulk 2.0 job (default: grows with the
+            number of records, see `bulk_first_wait`).
         bulk_page_size: Records per Bulk 2.0 results page.
         """
         if object_name not in DEFAULT_MAPPINGS:
@@ -159,7 +164,7 @@ class SalesforceLeadSource:
         builder = LeadBuilder(resolved)
         soql = select_query(info, fields, where=base_where, order_by=["SystemModstamp", "Id"])
         records = (
-            self._bulk_records(info, fields, base_where)
+            self._bulk_records(info, fields, base_where, total)
             if use_bulk
             else self.conn.query_records(
                 soql, headers={"Sforce-Query-Options": f"batchSize={self.page_size}"}
@@ -181,7 +186,7 @@ class SalesforceLeadSource:
             yield build(record, row_number=row, source_id=record["Id"], modified_at=stamp)
 
     def _bulk_records(
-        self, info: ObjectInfo, fields: Sequence[str], where: Sequence[str]
+        self, info: ObjectInfo, fields: Sequence[str], where: Sequence[str], total: int
     ) -> Iterator[Mapping[str, Any]]:
         """Bulk 2.0 query pages as dicts; after a session renewal mid-read, resumes after the
         last record yielded (the order SystemModstamp, Id makes that exact)."""
@@ -199,7 +204,9 @@ class SalesforceLeadSource:
             soql = select_query(info, fields, where=conditions, order_by=["SystemModstamp", "Id"])
             sf = self.conn.client
             pages = getattr(sf.bulk2, info.name).query(
-                soql, max_records=self.bulk_page_size, wait=self.bulk_poll_seconds
+                soql,
+                max_records=self.bulk_page_size,
+                wait=bulk_first_wait(total, self.bulk_poll_seconds),
             )
             try:
                 for text in self._pages(pages):

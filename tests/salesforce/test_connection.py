@@ -17,6 +17,7 @@ from connectors.salesforce import (
     SalesforceRequestLimitExceeded,
     parse_limit_info,
 )
+from connectors.salesforce.connection import bulk_first_wait
 from sandbox.salesforce.fixtures import SalesforceSandbox
 
 from .conftest import ConnectionFactory
@@ -173,3 +174,13 @@ def test_invalid_arguments_are_refused_early() -> None:
         SalesforceConnection(session_id="t", instance_url="https://x", api_version="v59.0")
     conn = SalesforceConnection(consumer_key="k", consumer_secret="s", domain="acme.my")
     assert conn.login_base == "https://acme.my.salesforce.com"
+
+
+@pytest.mark.parametrize(
+    ("records", "configured", "expected"),
+    [(0, None, 0.5), (5_000, None, 1.0), (20_000, None, 2.5), (200_000, None, 5.0), (5_000, 0, 0)],
+)
+def test_bulk_first_wait_grows_with_the_job_unless_configured(
+    records: int, configured: float | None, expected: float
+) -> None:
+    assert bulk_first_wait(records, configured) == expected
