@@ -6,15 +6,16 @@ import random
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from itertools import chain, islice
 from operator import itemgetter
-from typing import Any
 
 import gspread
 
 from connectors._tabular import NoHeaderError, effective_mapping, find_column, normalize_headers
 from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
-from connectors.sheets.worksheet import a1, check_location, fetch_worksheet
+from connectors.sheets.pages import RowPages
+from connectors.sheets.worksheet import check_location, fetch_worksheet
 
 __all__ = ["SheetsLeadSource"]
 
@@ -91,21 +92,6 @@ class SheetsLeadSource:
         """API requests made so far by this source, retries included."""
         return self.caller.requests
 
-    def _values(self, title: str, first: int, last: int) -> list[list[str]]:
-        """Rows `first`..`last` (1-based sheet rows), as shown in the sheet."""
-        rng = a1(title, f"{first}:{last}")
-        data: Any = self.caller.call(
-            "values.get",
-            self.spreadsheet_id,
-            lambda: self.caller.http.values_get(
-                self.spreadsheet_id,
-                rng,
-                params={"valueRenderOption": "FORMATTED_VALUE", "majorDimension": "ROWS"},
-            ),
-        )
-        values: list[list[str]] = data.get("values", [])
-        return values
-
     def read(self, *, since: datetime | None = None) -> Iterator[Lead | Reject]:
         """Stream every row of the worksheet as a `Lead` or `Reject`.
 
@@ -122,10 +108,10 @@ class SheetsLeadSource:
         del since  # sheets carry no modification time; see the docstring
         info = fetch_worksheet(self.caller, self.spreadsheet_id, self.worksheet)
         where = f"worksheet {info.title!r} of spreadsheet {self.spreadsheet_id}"
-        last_row = max(info.row_count, self.header_row)
         first = self.header_row
-        page_end = min(last_row, first + self.page_rows)
-        page = self._values(info.title, first, page_end)
+        reader = RowPages(self.caller, self.spreadsheet_id, info.title, info=info)
+        pages = reader.read(first, first + self.page_rows, self.page_rows)
+        _, page = next(pages, (first, []))
         if not page or not any(str(c).strip() for c in page[0]):
             state = "is empty" if not page else f"has a blank header row (row {first})"
             raise NoHeaderError(f"{where} {state}: no header row to read columns from")
@@ -139,11 +125,9 @@ class SheetsLeadSource:
         # A row holding every mapped column (nearly all) is read with one C-level getter.
         full_width = max(i for _, i in columns) + 1
         getter = itemgetter(*[i for _, i in columns]) if len(columns) > 1 else None
-        row_number = first
-        rows = page[1:]
-        while True:
-            for row in rows:
-                row_number += 1
+        skip = 1  # the header, at the top of the first page
+        for start, rows in chain([(first, page)], pages):
+            for row_number, row in enumerate(islice(rows, skip, None), start + skip):
                 # FORMATTED_VALUE rows are lists of strings with trailing blanks trimmed.
                 if not row or not "".join(row).strip():
                     continue
@@ -156,10 +140,4 @@ class SheetsLeadSource:
                 if key_index is not None and key_index < width:
                     source_id = row[key_index].strip() or None
                 yield build(record, row_number=row_number, source_id=source_id)
-            if page_end >= last_row:
-                return
-            # The API drops trailing blank rows, so the next page starts after the page asked
-            # for, not after the rows returned.
-            row_number = page_end
-            first, page_end = page_end + 1, min(last_row, page_end + self.page_rows)
-            rows = self._values(info.title, first, page_end)
+            skip = 0

@@ -270,3 +270,27 @@ def test_large_sheet_is_read_in_pages(
     assert items[1199].row_number == 1_202  # row 1201 was blank
     # metadata + ceil(2501 / 1000) pages (the grid has exactly 2501 rows)
     assert source.requests == 1 + 3
+
+
+def test_blank_rows_across_a_page_end_do_not_end_the_read(
+    sheets_sandbox: SheetsSandbox, conn: SheetsConnection
+) -> None:
+    rows: list[list[Any]] = [["Email"], ["a@example.com"], [], [], [], [], ["b@example.com"]]
+    sid = sheets_sandbox.create_spreadsheet("S", {"Sheet1": rows})
+    sheets_sandbox.client().open_by_key(sid).sheet1.resize(rows=9)
+    source = SheetsLeadSource(conn.client(), spreadsheet_id=sid, page_rows=2)
+    items = list(source.read())
+    assert [(i.email, i.row_number) for i in items if isinstance(i, Lead)] == [
+        ("a@example.com", 2),
+        ("b@example.com", 7),
+    ]
+    assert source.requests == 1 + 4  # metadata, rows 1-3, 4-5, 6-7, 8-9
+
+
+def test_header_row_below_the_grid_is_no_header_not_an_api_error(
+    sheets_sandbox: SheetsSandbox, conn: SheetsConnection
+) -> None:
+    sid = sheets_sandbox.create_spreadsheet("S", {"Sheet1": [["Email"], ["a@example.com"]]})
+    sheets_sandbox.client().open_by_key(sid).sheet1.resize(rows=3)
+    with pytest.raises(NoHeaderError, match="is empty"):
+        _read(conn, sid, header_row=5)
