@@ -84,9 +84,10 @@ _RANGE_END_RE = re.compile(r"!\$?([A-Za-z]+)\$?(\d+)?:\$?([A-Za-z]+)\$?(\d+)$")
 
 
 def grid_size_from_range(label: str) -> tuple[int, int] | None:
-    """(rows, columns) from a whole-sheet values response's ``range`` (e.g. ``Sheet1!A1:Z1000``).
+    """The last (row, column) of a values response's ``range`` (e.g. ``Sheet1!A1:Z1000``).
 
-    The API reports the whole requested range there, which for a whole-sheet read is the grid.
+    The API reports the requested range there, within the grid: for a read of whole rows the
+    last column is the grid's, and a last row short of the one asked for is the grid's.
     """
     m = _RANGE_END_RE.search(label)
     if not m or not m.group(4):
