@@ -249,6 +249,10 @@ def sync_leads_to_campaign(
         raise ValueError(f"rows_per_upload must be between 1 and 10,000, got {rows_per_upload}")
     if parallel_uploads < 1:
         raise ValueError(f"parallel_uploads must be at least 1, got {parallel_uploads}")
+    if campaign_view is not None and campaign_view.campaign_id != campaign_id:
+        raise ValueError(
+            f"campaign_view describes campaign {campaign_view.campaign_id}, not {campaign_id}"
+        )
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
 

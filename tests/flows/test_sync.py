@@ -13,6 +13,7 @@ import pytest
 from connectors.coldsend import ColdSendClient
 from flows.events import LEADS_SYNCED
 from flows.sync import sync_leads_to_campaign
+from flows.tasks import AccountView
 from tests._stack import Stack
 from tests.flows._helpers import (
     admin_client,
@@ -386,3 +387,37 @@ def test_incremental_sync_rereads_a_late_commit_stamped_before_the_cursor(stack:
 
     assert again.uploaded == 1
     assert "late.commit@example.com" in stack.campaign_emails(campaign_id)
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({"rows_per_upload": 10_001}, "rows_per_upload must be between 1 and 10,000"),
+        ({"parallel_uploads": 0}, "parallel_uploads must be at least 1"),
+        (
+            {
+                "campaign_view": AccountView(
+                    campaign_id="00000000-0000-0000-0000-000000000001", status="DRAFT"
+                )
+            },
+            "campaign_view describes campaign 00000000-0000-0000-0000-000000000001",
+        ),
+    ],
+)
+def test_bad_parameters_fail_before_any_request(
+    stack: Stack, tmp_path: Path, parameters: dict[str, object], message: str
+) -> None:
+    campaign_id = stack.new_campaign()
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(3)]))
+    stack.coldsend.reset_stats()
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+        **parameters,
+    )
+
+    assert run.state.is_failed() and message in str(run.state.message)
+    assert stack.coldsend.stats()["requests"] == {}
