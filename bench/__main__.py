@@ -42,6 +42,7 @@ from bench.sandboxes import ROOT, Sandboxes, SandboxInfo, running_sandboxes
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 MARKDOWN = Path(__file__).resolve().parent / "RESULTS.md"
+README = Path(__file__).resolve().parent.parent / "README.md"
 WORKSHEET = "Leads"
 
 
@@ -82,6 +83,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--results-dir", type=Path, default=RESULTS_DIR)
     parser.add_argument("--markdown", default=str(MARKDOWN), help="markdown copy ('' to skip)")
+    parser.add_argument(
+        "--readme",
+        default=str(README),
+        help="README whose bench section a full run (all default sizes) rewrites ('' to skip)",
+    )
     parser.add_argument("--no-rerun", action="store_true", help="skip the re-runs")
     parser.add_argument(
         "--prefect-api-url", default=None, help="use this Prefect server instead of starting one"
@@ -328,6 +334,14 @@ def worker(plan_path: Path) -> None:
         raise SystemExit(f"unknown side {plan['side']!r}")
 
 
+def _update_readme(path: str, summary: dict[str, Any]) -> None:
+    """Rewrite the README's bench section, only from a run of every default size and the demo."""
+    if path and report.is_full_run(summary):
+        readme = Path(path)
+        readme.write_text(report.update_readme(readme.read_text(), summary))
+        print(f"README: {readme}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
@@ -339,6 +353,7 @@ def main(argv: list[str] | None = None) -> int:
         print(report.render(summary))
         if args.markdown:
             Path(args.markdown).write_text(report.markdown(summary))
+        _update_readme(args.readme, summary)
         return 0
     started = time.perf_counter()
     home = Path(tempfile.mkdtemp(prefix="coldsend-bench-"))
@@ -386,6 +401,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.markdown:
         Path(args.markdown).write_text(report.markdown(summary))
         print(f"Markdown: {args.markdown}")
+    _update_readme(args.readme, summary)
     failed = [t for t in summary["targets"] if t["pass"] is False]
     return 1 if failed and args.strict else 0
 

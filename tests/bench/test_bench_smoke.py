@@ -26,6 +26,8 @@ LEADS = 12  # 6 Salesforce Leads into one campaign, 6 sheet rows into another
 def summary(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     out = tmp_path_factory.mktemp("bench")
     markdown = out / "RESULTS.md"
+    readme = out / "README.md"
+    readme.write_text("<!-- bench:start -->\nkept\n<!-- bench:end -->\n")
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     proc = subprocess.run(
         [
@@ -40,6 +42,7 @@ def summary(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> d
             f"--prefect-api-url={PREFECT_API_URL.value()}",
             f"--results-dir={out}",
             f"--markdown={markdown}",
+            f"--readme={readme}",
         ],
         cwd=ROOT,
         env=env,
@@ -51,6 +54,8 @@ def summary(prefect_server: None, tmp_path_factory: pytest.TempPathFactory) -> d
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "ours / minimum" in proc.stdout and "Targets (issue 5)" in proc.stdout
     assert markdown.read_text().startswith("# Benchmark results")
+    # A partial run (one tiny size, no demo) leaves the README's figures alone.
+    assert "kept" in readme.read_text()
     (result,) = out.glob("bench-*.json")
     data: dict[str, object] = json.loads(result.read_text())
     return data
@@ -154,3 +159,34 @@ def test_cpu_target_is_judged_on_the_marginal_figure() -> None:
     alone = report.summarize(results[1:], meta)
     verdicts = {t["target"]: t["pass"] for t in alone["targets"]}
     assert verdicts["client CPU <= 15 us/lead (overall) for sync at 100,000"] is False
+
+
+def test_the_readme_section_is_rewritten_between_its_markers_only() -> None:
+    meta = {
+        "machine": {
+            "cpu": "CPU",
+            "cores": 2,
+            "memory_gb": 8,
+            "os": "Linux",
+            "python": "3.11",
+            "prefect": "3",
+        },
+        "latency_ms": 20,
+        "taken_at": "2026-01-01T00:00:00+00:00",
+        "bench_wall_s": 61.0,
+    }
+    summary = report.summarize(
+        [_fake_run(1_000, 1.01, 1.02, 150.0), _fake_run(100_000, 2.0, 3.0, 200.0)], meta
+    )
+    text = "# Project\n\n<!-- bench:start -->\nold figures\n<!-- bench:end -->\n\nAfter.\n"
+
+    updated = report.update_readme(text, summary)
+
+    assert updated.startswith("# Project\n\n<!-- bench:start -->\nLatest `make bench`")
+    assert updated.endswith("<!-- bench:end -->\n\nAfter.\n")
+    assert "old figures" not in updated and "| target | result | figure |" in updated
+    assert "whole run 1 min 01 s" in updated
+    with pytest.raises(ValueError, match="bench:start"):
+        report.update_readme("# No section\n", summary)
+    # Only a run of every default size, the naive baseline and the demo may rewrite it.
+    assert not report.is_full_run(summary)
