@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flows.campaigns import CampaignSpec, VariantSpec
 from flows.events import CAMPAIGN_LAUNCHED, LEADS_SYNCED
 from flows.pipeline import crm_to_campaign_pipeline
@@ -90,3 +92,44 @@ def test_pipeline_end_to_end_then_write_back(stack: Stack) -> None:
     assert written.written == len(ids)
     records = stack.salesforce.by_id()
     assert {i: records[i]["ColdSend_Status__c"] for i in ids} == campaign_status
+
+
+def test_a_draft_campaign_gets_its_changed_variants_with_the_launch_request(
+    stack: Stack, tmp_path: Path
+) -> None:
+    inbox_id = new_inbox(stack, f"drafts-{stack.tag}@acme.example")
+    path = tmp_path / "leads.csv"
+    path.write_text("Email\r\n" + "".join(f"d{i}@example.com\r\n" for i in range(5)))
+    store = stack.csv_store(path)
+    spec = CampaignSpec(
+        name=f"Draft pipeline {stack.tag}",
+        inbox_ids=[inbox_id],
+        variants=[VariantSpec(subject_template="First draft", email_content="Hello from us.")],
+    )
+    block = key_block(stack, sorted(FLOW_SCOPES["pipeline"]), "drafts")
+
+    # Without launching, ensure applies inboxes and variants itself: the campaign stays DRAFT.
+    held = crm_to_campaign_pipeline(campaign=spec, lead_store=store, coldsend=block, launch=False)
+    with stack.client() as client:
+        draft = client.get_campaign(held.campaign_id)
+    assert held.launch.status == "not requested" and draft.status == "DRAFT"
+    assert [v["subject_template"] for v in draft.variants] == ["First draft"]
+
+    # Then the subject changes and the pipeline launches: the changed variant rides on the
+    # launch request, so the campaign is updated once and read once (to compare).
+    spec.variants[0].subject_template = "Second draft"
+    stack.coldsend.reset_stats()
+    launched = crm_to_campaign_pipeline(campaign=spec, lead_store=store, coldsend=block)
+
+    assert launched.campaign_id == held.campaign_id and launched.launch.launched
+    requests = stack.coldsend.stats()["requests"]
+    assert requests == {
+        f"GET {API}/campaigns": 1,
+        f"GET {API}/campaigns/{{campaign_id}}": 1,
+        f"GET {API}/campaigns/{{campaign_id}}/leads/export": 1,
+        f"PUT {API}/campaigns/{{campaign_id}}": 1,
+    }
+    with stack.client() as client:
+        active = client.get_campaign(held.campaign_id)
+    assert active.status == "ACTIVE"
+    assert [v["subject_template"] for v in active.variants] == ["Second draft"]
