@@ -461,6 +461,12 @@ def launch_campaign_when_ready(
     else:
         attempt = read_campaign(credentials, campaign_id, check_update_scope=bool(job_ids))
     report.checks = 1
+    if launch_settings and attempt.status != CampaignStatus.DRAFT:
+        logger.warning(
+            "Not applying %s: the campaign is %s, not DRAFT",
+            ", ".join(sorted(launch_settings)),
+            attempt.status,
+        )
     if attempt.status == CampaignStatus.DRAFT:
         if job_ids:
             failed = wait_for_upload_jobs(
