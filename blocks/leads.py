@@ -121,6 +121,7 @@ class SalesforceLeads(LeadStore):
             self.credentials.get_connection(),
             object_name=self.object_name,
             match_by=self.match_by,
+            scope=[tuple(f) for f in self.filters],
             fields=StatusFields(
                 status=self.status_field,
                 opened=self.opened_field,

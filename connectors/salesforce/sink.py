@@ -25,7 +25,14 @@ from connectors.leads import (
 )
 from connectors.salesforce.budget import ApiBudget
 from connectors.salesforce.connection import SalesforceConnection, bulk_first_wait
-from connectors.salesforce.soql import ObjectInfo, literal, select_query
+from connectors.salesforce.soql import (
+    Filter,
+    ObjectInfo,
+    count_query,
+    literal,
+    select_query,
+    where_clause,
+)
 from connectors.salesforce.source import csv_lines
 
 __all__ = ["SalesforceStatusSink", "StatusFields"]
@@ -129,6 +136,8 @@ class SalesforceStatusSink:
         bulk_threshold: int = 2_000,
         budget: ApiBudget | None = None,
         bulk_poll_seconds: float | None = None,
+        scope: Iterable[Filter] = (),
+        scan_factor: float = 2.0,
     ) -> None:
         """Args:
         conn: The connection to write through.
@@ -141,6 +150,13 @@ class SalesforceStatusSink:
         budget: Refuses batches needing too much of the daily allocation; ApiBudget() default.
         bulk_poll_seconds: First wait before polling a Bulk 2.0 job (default: grows with the
             number of records, see `bulk_first_wait`).
+        scope: The filters the records were read with (the lead store's). A large batch
+            matched by id whose ``Id IN (...)`` lists would need several Bulk queries (about
+            4,000 ids fit in one) is read instead with ONE Bulk query of the whole scope, when
+            a ``COUNT()`` shows the scope holds at most `scan_factor` records per update; ids
+            the scope no longer holds (a record edited out of the filters) are then read by
+            id. 50,000 updates: 1 count + 1 query job instead of 13 query jobs.
+        scan_factor: See `scope`.
         """
         if object_name not in ("Lead", "Contact"):
             raise ValueError(f"object_name must be 'Lead' or 'Contact', got {object_name!r}")
@@ -155,6 +171,8 @@ class SalesforceStatusSink:
         self.bulk_threshold = bulk_threshold
         self.budget = budget if budget is not None else ApiBudget()
         self.bulk_poll_seconds = bulk_poll_seconds
+        self.scope: list[Filter] = list(scope)
+        self.scan_factor = scan_factor
         self._checked: ObjectInfo | None = None
         self._status_field = self.fields.status
         self._flag_fields: list[tuple[str, frozenset[LeadStatus]]] = []
@@ -241,7 +259,8 @@ class SalesforceStatusSink:
             _chunks_by_chars(literals, _BULK_IN_CHARS if large else _REST_IN_CHARS, 100_000)
         )
         del literals
-        read_cost = len(chunks) * (3 if large else 1)
+        scan = self._plan_scan(info, len(statuses), len(chunks)) if by_id and large else None
+        read_cost = 3 if scan is not None else len(chunks) * (3 if large else 1)
         write_cost = 7 if large else math.ceil(len(statuses) / _COMPOSITE_MAX)
         self.budget.check(
             self.conn,
@@ -261,45 +280,62 @@ class SalesforceStatusSink:
         status_field = self._status_field
         flag_fields = self._flag_fields
         match = self._match_field()
-        for row in self._read_current(info, chunks, large):
-            raw = row.get(match)
-            key = raw if by_id else normalize_email(raw)[0]
-            if key is None:
-                continue
-            key = str(key)
-            wanted = statuses.get(key)
-            if wanted is None:
-                continue
-            found.add(key)
-            held = parse_status(row.get(status_field))
-            new = advance(held, wanted)
-            if new != wanted:
-                behind.add(key)
-            value = new.value if new != held else None
-            flags = tuple(
-                flag for flag, sets in flag_fields if new in sets and not _is_true(row.get(flag))
-            )
-            if value is not None or flags:
-                diff = diffs.get((value, flags))
-                if diff is None:
-                    diff = {status_field: value} if value is not None else {}
-                    diff.update(dict.fromkeys(flags, True))
-                    diffs[(value, flags)] = diff
-                rid = row["Id"]
-                changes[rid] = diff
-                before = changed.get(key)
-                if before is None:
-                    changed[key] = rid
-                elif isinstance(before, list):
-                    before.append(rid)
-                else:
-                    changed[key] = [before, rid]
+
+        def compare(rows: Iterator[dict[str, Any]]) -> None:
+            for row in rows:
+                raw = row.get(match)
+                key = raw if by_id else normalize_email(raw)[0]
+                if key is None:
+                    continue
+                key = str(key)
+                wanted = statuses.get(key)
+                if wanted is None:
+                    continue
+                found.add(key)
+                held = parse_status(row.get(status_field))
+                new = advance(held, wanted)
+                if new != wanted:
+                    behind.add(key)
+                value = new.value if new != held else None
+                flags = tuple(
+                    flag
+                    for flag, sets in flag_fields
+                    if new in sets and not _is_true(row.get(flag))
+                )
+                if value is not None or flags:
+                    diff = diffs.get((value, flags))
+                    if diff is None:
+                        diff = {status_field: value} if value is not None else {}
+                        diff.update(dict.fromkeys(flags, True))
+                        diffs[(value, flags)] = diff
+                    rid = row["Id"]
+                    changes[rid] = diff
+                    before = changed.get(key)
+                    if before is None:
+                        changed[key] = rid
+                    elif isinstance(before, list):
+                        before.append(rid)
+                    else:
+                        changed[key] = [before, rid]
+
+        if scan is None:
+            compare(self._read_current(info, chunks, large))
+        else:
+            compare(self._bulk_query(info, scan[0], scan[1]))
+            # Records edited out of the scope since they were read: look them up by id.
+            missing = [literal(k) for k in statuses if k not in found]
+            if missing:
+                bulk = len(missing) >= self.bulk_threshold
+                budget = _BULK_IN_CHARS if bulk else _REST_IN_CHARS
+                compare(
+                    self._read_current(info, list(_chunks_by_chars(missing, budget, 100_000)), bulk)
+                )
         del chunks
 
         failed = (
             self._write(info, changes, bulk=len(changes) >= self.bulk_threshold) if changes else {}
         )
-        del changes
+        changes.clear()
         for key in statuses:
             count = repeats.get(key, 1)
             if key not in found:
@@ -328,13 +364,30 @@ class SalesforceStatusSink:
     def _match_field(self) -> str:
         return "Id" if self.match_by == "id" else "Email"
 
+    def _select(self, info: ObjectInfo) -> list[str]:
+        names = [self._status_field, *[n for n, _ in self._flag_fields]]
+        return list(dict.fromkeys(["Id", "Email", *[info.field(n).name for n in names]]))
+
+    def _plan_scan(self, info: ObjectInfo, keys: int, chunks: int) -> tuple[str, int] | None:
+        """The one Bulk query of the whole scope, and its size, when it beats `chunks` queries.
+
+        Costs one ``COUNT()`` request, made only when the ids would need several Bulk queries.
+        """
+        if chunks < 2:
+            return None
+        where = [where_clause(self.scope, info)]
+        soql = count_query(info, where=where)
+        total = int(self.conn.call(lambda sf: sf.query(soql))["totalSize"])
+        if total > self.scan_factor * keys:
+            return None
+        return select_query(info, self._select(info), where=where, order_by=["Id"]), total
+
     def _read_current(
         self, info: ObjectInfo, chunks: list[list[str]], large: bool
     ) -> Iterator[dict[str, Any]]:
         """The current records for each chunk of key literals, as they are read."""
-        names = [self._status_field, *[n for n, _ in self._flag_fields]]
         match = self._match_field()
-        select = list(dict.fromkeys(["Id", "Email", *[info.field(n).name for n in names]]))
+        select = self._select(info)
         for chunk in chunks:
             where = f"{match} IN ({', '.join(chunk)})"
             soql = select_query(info, select, where=[where], order_by=["Id"])

@@ -268,3 +268,48 @@ def test_empty_batch_makes_no_data_request(conn: SalesforceConnection) -> None:
     result = SalesforceStatusSink(conn).write_statuses([])
     assert result == WriteResult(requests=result.requests)
     assert result.requests <= 1  # describe only
+
+
+BULK_QUERY = "POST /services/data/v{version}/jobs/query"
+
+
+def test_a_large_batch_reads_its_scope_with_one_bulk_query_and_finds_records_edited_out_of_it(
+    salesforce_sandbox: SalesforceSandbox, conn: SalesforceConnection
+) -> None:
+    # 4,200 ids need two Bulk queries by Id IN (...) (about 4,000 fit in one statement).
+    web = salesforce_sandbox.insert(
+        [
+            {"Email": f"w{i}@example.com", "LastName": "Web", "LeadSource": "Web"}
+            for i in range(4_200)
+        ]
+    )
+    # A record synced while it was a web lead, then moved out of the scope by someone.
+    (moved,) = salesforce_sandbox.insert(
+        [{"Email": "moved@example.com", "LastName": "Moved", "LeadSource": "Phone"}]
+    )
+    updates = [StatusUpdate(f"w{i}@example.com", S.SENT, rid) for i, rid in enumerate(web)]
+    updates.append(StatusUpdate("moved@example.com", S.REPLIED, moved))
+    sink = SalesforceStatusSink(conn, scope=[("LeadSource", "=", "Web")], bulk_poll_seconds=0)
+    sink.write_statuses([])  # describe once, outside the counts below
+    salesforce_sandbox.reset_stats()
+
+    result = sink.write_statuses(updates)
+
+    assert (result.received, result.written) == (4_201, 4_201) and not result.not_found
+    stats = salesforce_sandbox.stats()["requests"]
+    # One COUNT() of the scope, one Bulk query of it, one REST query for the moved record.
+    assert stats[BULK_QUERY] == 1 and stats[QUERY] == 2
+    after = salesforce_sandbox.by_id()
+    assert after[moved]["ColdSend_Status__c"] == "REPLIED"
+    assert {after[rid]["ColdSend_Status__c"] for rid in web} == {"SENT"}
+
+    # A scope much larger than the batch is not scanned: the ids are read by Id IN (...).
+    narrow = SalesforceStatusSink(
+        conn, scope=[("LeadSource", "=", "Web")], bulk_poll_seconds=0, scan_factor=0.5
+    )
+    salesforce_sandbox.reset_stats()
+    again = narrow.write_statuses([StatusUpdate(u.email, S.OPENED, u.source_id) for u in updates])
+    # Statuses only move forward: the moved record's REPLIED stays.
+    assert (again.written, again.held_back) == (4_200, 1)
+    stats = salesforce_sandbox.stats()["requests"]
+    assert stats[BULK_QUERY] == 2 and stats[QUERY] == 1  # the COUNT() that ruled the scan out
