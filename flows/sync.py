@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import re
 from collections import deque
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -305,22 +307,23 @@ def sync_leads_to_campaign(
 
     results: list[UploadResult] = []
     sample: list[dict[str, str]] = []
-    if dry_run or closed:
-        for part in parts:
-            report.parts += 1
-            for ref in part.rows:
-                if len(sample) < DRY_RUN_SAMPLE:
-                    sample.append({"row": str(ref.row_number or ""), "email": ref.email})
-    else:
-        results = _upload_all(
-            parts,
-            report=report,
-            credentials=credentials,
-            campaign_id=campaign_id,
-            timeout=upload_timeout_seconds,
-            parallel=parallel_uploads,
-            ledger=ledger,
-        )
+    with _older_objects_set_aside():
+        if dry_run or closed:
+            for part in parts:
+                report.parts += 1
+                for ref in part.rows:
+                    if len(sample) < DRY_RUN_SAMPLE:
+                        sample.append({"row": str(ref.row_number or ""), "email": ref.email})
+        else:
+            results = _upload_all(
+                parts,
+                report=report,
+                credentials=credentials,
+                campaign_id=campaign_id,
+                timeout=upload_timeout_seconds,
+                parallel=parallel_uploads,
+                ledger=ledger,
+            )
 
     report.read = ledger.read
     report.suppressed = ledger.suppressed
@@ -399,6 +402,24 @@ def sync_leads_to_campaign(
         report.suppressed,
     )
     return report
+
+
+@contextmanager
+def _older_objects_set_aside() -> Iterator[None]:
+    """Keep the objects that exist before the read-and-upload loop out of full collections.
+
+    The loop allocates objects per record by the hundred thousand, which triggers the cyclic
+    garbage collector's full collections, and each one walks every object of the process:
+    in a Prefect flow-run process, over a million of Prefect's and pydantic's. `gc.freeze`
+    sets those aside for the loop (objects made during the loop are collected as usual) and
+    `gc.unfreeze` hands them back to the collector afterwards, so nothing is kept longer than
+    the loop. Measured: about 4 us of GC per lead without it.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def _upload_all(

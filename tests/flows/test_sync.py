@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gc
 import json
 import os
 from datetime import datetime, timedelta
@@ -12,7 +13,7 @@ import pytest
 
 from connectors.coldsend import ColdSendClient
 from flows.events import LEADS_SYNCED
-from flows.sync import sync_leads_to_campaign
+from flows.sync import _older_objects_set_aside, sync_leads_to_campaign
 from flows.tasks import AccountView
 from tests._stack import Stack
 from tests.flows._helpers import (
@@ -421,3 +422,11 @@ def test_bad_parameters_fail_before_any_request(
 
     assert run.state.is_failed() and message in str(run.state.message)
     assert stack.coldsend.stats()["requests"] == {}
+
+
+def test_objects_set_aside_for_the_loop_are_handed_back_even_on_failure() -> None:
+    before = gc.get_freeze_count()
+    with pytest.raises(RuntimeError), _older_objects_set_aside():
+        assert gc.get_freeze_count() > before
+        raise RuntimeError("the loop failed")
+    assert gc.get_freeze_count() == 0
