@@ -114,8 +114,8 @@ class SalesforceStatusSink:
     """Writes ColdSend statuses onto Salesforce records, changing only what must change.
 
     For a batch of updates it validates the fields against describe(), reads the records'
-    current values (REST ``Id IN (...)`` queries, or Bulk 2.0 queries for large batches),
-    applies `connectors.leads.advance` so a status never moves backwards, and writes only
+    current values (REST ``Id IN (...)`` queries; for large batches Bulk 2.0 queries, or one
+    Bulk query of the whole `scope` when that is cheaper, see `__init__`), applies `connectors.leads.advance` so a status never moves backwards, and writes only
     records whose values change: composite sObject collection PATCHes of 200 for small sets,
     one Bulk 2.0 update job at `bulk_threshold` records or more.
 
