@@ -18,8 +18,8 @@ demo: $(STAMP)
 	$(BIN)/prefect-coldsend demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check connectors sandbox blocks flows tests bench
-	$(BIN)/ruff format --check connectors sandbox blocks flows tests bench
+	$(BIN)/ruff check connectors sandbox blocks flows app tests bench
+	$(BIN)/ruff format --check connectors sandbox blocks flows app tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy

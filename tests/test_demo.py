@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-CLI = [sys.executable, "-c", "from flows.cli import main; raise SystemExit(main())"]
+CLI = [sys.executable, "-c", "from app.cli import main; raise SystemExit(main())"]
 
 
 def run_demo(state_dir: Path) -> str:

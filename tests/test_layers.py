@@ -1,4 +1,6 @@
-"""The layer rules of design.md: connectors/ never imports Prefect, flows/ never speaks HTTP."""
+"""The layer rules of design.md: connectors/ never imports Prefect, flows/ never speaks HTTP,
+and the application layer (app/: CLI, demo, serve) sits above flows/, which never imports it
+nor the sandboxes."""
 
 from __future__ import annotations
 
@@ -25,10 +27,10 @@ def _imports(package: str) -> list[tuple[Path, str]]:
 @pytest.mark.parametrize(
     ("package", "forbidden"),
     [
-        ("connectors", ("prefect", "blocks", "flows", "sandbox")),
-        ("sandbox", ("prefect", "blocks", "flows", "connectors")),
-        ("blocks", ("flows", "sandbox")),
-        ("flows", ("httpx", "requests", "urllib3", "http.client")),
+        ("connectors", ("prefect", "blocks", "flows", "sandbox", "app")),
+        ("sandbox", ("prefect", "blocks", "flows", "connectors", "app")),
+        ("blocks", ("flows", "sandbox", "app")),
+        ("flows", ("httpx", "requests", "urllib3", "http.client", "sandbox", "app")),
     ],
 )
 def test_layer_imports(package: str, forbidden: tuple[str, ...]) -> None:

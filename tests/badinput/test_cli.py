@@ -16,7 +16,7 @@ from tests._stack import Stack
 from .test_csv_corpus import CSV_CASES, _write
 from .test_flow_bad_input import MIXED_CSV, MIXED_REJECTED_ROWS, MIXED_VALID
 
-CLI = [sys.executable, "-c", "from flows.cli import main; raise SystemExit(main())"]
+CLI = [sys.executable, "-c", "from app.cli import main; raise SystemExit(main())"]
 
 
 def _run(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:

@@ -150,7 +150,7 @@ def _print_json(data: Any) -> None:
 
 
 def _run_demo(args: argparse.Namespace, prefect_home: str | None) -> int:
-    from flows.demo import format_summary, run_demo
+    from app.demo import format_summary, run_demo
 
     if args.fresh:
         import shutil
@@ -239,7 +239,7 @@ def _dispatch(args: argparse.Namespace, prefect_home: str | None) -> int:
             raise SystemExit(f"error: cannot read {args.spec}: {exc.strerror}") from None
         commands["ensure"] = lambda: {"campaign_id": ensure_campaign(spec, coldsend=args.coldsend)}
     elif args.command == "serve":
-        from flows.serve import serve_all
+        from app.serve import serve_all
 
         serve_all(
             campaign_id=args.campaign_id,
