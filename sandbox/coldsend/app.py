@@ -48,6 +48,7 @@ from sandbox.coldsend.models import (
     LimitsConfig,
     LimitsPatch,
     ManualLead,
+    ReplyRequest,
     SenderAccountCreate,
 )
 from sandbox.coldsend.ratelimit import Decision, RateLimiter
@@ -542,6 +543,10 @@ def _control_router(sandbox: ColdSendSandbox) -> APIRouter:
     @r.put("/leads/status")
     def set_lead_status(body: LeadStatusRequest) -> dict[str, Any]:
         return sandbox.store.set_lead_status(body.campaign_id, body.email, body.status)
+
+    @r.post("/replies", status_code=201)
+    def add_reply(body: ReplyRequest) -> dict[str, Any]:
+        return sandbox.store.add_reply(body)
 
     @r.get("/limits")
     def get_limits() -> LimitsConfig:

@@ -24,7 +24,9 @@ from sandbox.coldsend.models import (
     CampaignUpdate,
     LeadUpdate,
     ManualLead,
+    ReplyRequest,
     SenderAccountCreate,
+    format_ts,
     normalize_email,
     utc_now,
     validation_detail,
@@ -650,6 +652,64 @@ class Store:
             )
             out = c.execute(f"SELECT {LEAD_COLUMNS} FROM leads WHERE lead_id = ?", (row[0],))
             return lead_dict(out.fetchone())
+
+    def add_reply(self, body: ReplyRequest) -> dict[str, Any]:
+        """Control surface: a reply from a lead arrives; returns the lead with its replies.
+
+        The lead becomes REPLIED (a final status stays), ``replied_at`` moves to the newest
+        reply and the reply is attached to the last email sent, as a real reply would be.
+        """
+        norm = normalize_email(body.email)
+        received = format_ts(body.received_at) if body.received_at else utc_now()
+        with self.tx() as c:
+            self._campaign_row(c, body.campaign_id)
+            row = c.execute(
+                "SELECT lead_id, status, interactions, replies FROM leads "
+                "WHERE campaign_id = ? AND email_norm = ?",
+                (body.campaign_id, norm),
+            ).fetchone()
+            if row is None:
+                raise ApiError(404, "Lead not found")
+            lead_id, status, interactions_json, replies_json = row
+            interactions: list[dict[str, Any]] = json.loads(interactions_json)
+            replies: list[dict[str, Any]] = json.loads(replies_json)
+            subject = body.subject
+            if subject is None:
+                last = interactions[-1]["subject"] if interactions else ""
+                subject = f"Re: {last}" if last else "Re:"
+            replies.append(
+                {
+                    "reply_id": str(uuid.uuid4()),
+                    "subject": subject,
+                    "received_at": received,
+                    "body_preview": body.body,
+                    "is_auto_reply": body.is_auto_reply,
+                    "is_unsubscribe": False,
+                }
+            )
+            for item in interactions[-1:]:
+                item["replied_at"] = received
+            if status not in FINAL_LEAD_STATUSES:
+                status = "REPLIED"
+            c.execute(
+                "UPDATE leads SET status = ?, sim_done = 1, email_replied = 1, "
+                "email_opened = CASE WHEN ? = 'REPLIED' THEN 1 ELSE email_opened END, "
+                "replied_at = CASE WHEN replied_at IS NULL OR replied_at < ? THEN ? "
+                "ELSE replied_at END, "
+                "last_contacted_at = coalesce(last_contacted_at, ?), "
+                "interactions = ?, replies = ? WHERE lead_id = ?",
+                (
+                    status,
+                    status,
+                    received,
+                    received,
+                    received,
+                    dumps(interactions),
+                    dumps(replies),
+                    lead_id,
+                ),
+            )
+        return self.get_lead(body.campaign_id, lead_id)
 
     # -- sender accounts ---------------------------------------------------------------------
 

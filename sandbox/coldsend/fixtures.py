@@ -134,6 +134,27 @@ class ColdSendControl:
         result: dict[str, Any] = self._call("PUT", "/leads/status", body)
         return result
 
+    def add_reply(
+        self,
+        campaign_id: str,
+        email: str,
+        body: str,
+        *,
+        subject: str | None = None,
+        received_at: str | None = None,
+        is_auto_reply: bool = False,
+    ) -> dict[str, Any]:
+        """A reply from the lead arrives (the lead becomes REPLIED); returns the lead detail."""
+        payload: dict[str, Any] = {"campaign_id": campaign_id, "email": email, "body": body}
+        if subject is not None:
+            payload["subject"] = subject
+        if received_at is not None:
+            payload["received_at"] = received_at
+        if is_auto_reply:
+            payload["is_auto_reply"] = True
+        result: dict[str, Any] = self._call("POST", "/replies", payload)
+        return result
+
     def stats(self) -> dict[str, Any]:
         """``{"requests": {"<METHOD> <route>": n}, "total": n}`` for /api/ requests."""
         result: dict[str, Any] = self._call("GET", "/stats")

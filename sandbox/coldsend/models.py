@@ -340,6 +340,17 @@ class LeadStatusRequest(BaseModel):
     status: LeadStatus
 
 
+class ReplyRequest(BaseModel):
+    """POST /_sandbox/replies: a reply arrives from a lead (status REPLIED unless final)."""
+
+    campaign_id: str
+    email: str
+    body: str = Field(min_length=1, max_length=100_000)
+    subject: str | None = Field(default=None, max_length=998)
+    received_at: datetime | None = None
+    is_auto_reply: bool = False
+
+
 class LimitsConfig(BaseModel):
     """Rate limits: per key, fixed windows."""
 

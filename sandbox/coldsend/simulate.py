@@ -20,6 +20,15 @@ OPEN_RATE = 0.40
 UNSUBSCRIBE_RATE = 0.02
 REPLY_RATE = 0.25
 
+# What simulated leads answer (picked per lead by the seed): the reply text reps read in the CRM.
+REPLY_TEXTS = (
+    "Thanks for reaching out, happy to talk next week.",
+    "Interesting. Can you send pricing for a team of 20?",
+    "Not the right time for us, try again next quarter.",
+    "I'm not the right person; please contact our head of operations.",
+    "Sounds good. Tuesday 10am works, send an invite.",
+)
+
 
 def draw(seed: int, email: str, stage: str) -> float:
     """A uniform number in [0, 1) fixed by (seed, email, stage)."""
@@ -186,7 +195,7 @@ def _reply(
         "received_at": now,
         "body_preview": "Please remove me from your list."
         if unsubscribe
-        else "Thanks for reaching out, happy to talk next week.",
+        else REPLY_TEXTS[int(draw(seed, email, "reply_text") * len(REPLY_TEXTS))],
         "is_auto_reply": False,
         "is_unsubscribe": unsubscribe,
     }

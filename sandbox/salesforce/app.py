@@ -28,7 +28,7 @@ from starlette.routing import Route
 
 from sandbox._faults import FaultConfig, FaultInjector
 from sandbox.salesforce.bulk import IngestJob, JobError, QueryJob
-from sandbox.salesforce.db import OBJECTS, Database, RecordError
+from sandbox.salesforce.db import OBJECTS, SANDBOX_USER_ID, Database, RecordError
 from sandbox.salesforce.soql import SoqlError, parse
 
 __all__ = ["PAGE_SIZE", "SalesforceSandboxApp", "SalesforceState", "create_app"]
@@ -139,6 +139,7 @@ def _synthetic(
             "ColdSend_Opened__c": 0,
             "ColdSend_Replied__c": 0,
             "ColdSend_Bounced__c": 0,
+            "OwnerId": SANDBOX_USER_ID,
             "SystemModstamp": stamps[i],
             "CreatedDate": stamps[i],
             "LastModifiedDate": stamps[i],
@@ -347,6 +348,10 @@ def create_app(
                 rec = {k: v for k, v in rec.items() if k.lower() in keep or k == "Id"}
             url = f"/services/data/v{version(request)}/sobjects/{obj.name}/{rid}"
             return JSONResponse({"attributes": {"type": obj.name, "url": url}, **rec})
+        if request.method == "DELETE":
+            if not db.delete(obj, rid):
+                raise _Fail(404, "ENTITY_IS_DELETED", "entity is deleted")
+            return Response(status_code=204)
         body = await json_body(request)
         if not isinstance(body, dict):
             raise _Fail(400, "JSON_PARSER_ERROR", "expected a JSON object")
@@ -414,6 +419,113 @@ def create_app(
                 results.append({"id": rid, "success": True, "errors": []})
         db.commit()
         return JSONResponse(results)
+
+    def check_references(obj: Any, values: dict[str, Any]) -> None:
+        # A Task's WhoId must name a Lead or Contact that exists (a deleted one is refused).
+        who = values.get("WhoId")
+        if obj.name == "Task" and who is not None:
+            target = next((o for o in OBJECTS.values() if str(who).startswith(o.prefix)), None)
+            if (
+                target is None
+                or target.name not in ("Lead", "Contact")
+                or db.get(target, who) is None
+            ):
+                raise RecordError(
+                    "INVALID_CROSS_REFERENCE_KEY",
+                    "invalid cross reference id",
+                    ["WhoId"],
+                )
+
+    def create_one(rec: Any) -> tuple[Any, dict[str, Any]]:
+        """Validate one record of a create; (object, stored values) or RecordError."""
+        if not isinstance(rec, dict):
+            raise RecordError("JSON_PARSER_ERROR", "each record must be a JSON object")
+        typ = (rec.get("attributes") or {}).get("type")
+        if not typ:
+            raise RecordError("INVALID_TYPE", "sObject type 'null' is not supported")
+        try:
+            obj = db.object(str(typ))
+        except KeyError:
+            raise RecordError("INVALID_TYPE", f"sObject type '{typ}' is not supported") from None
+        if rec.get("id") or rec.get("Id"):
+            raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
+        values = {k: v for k, v in rec.items() if k != "attributes"}
+        coerced = db.coerce(obj, values, from_csv=False)
+        check_references(obj, coerced)
+        if obj.name == "Task":
+            coerced.setdefault("OwnerId", SANDBOX_USER_ID)
+            coerced.setdefault("Status", "Not Started")
+        return obj, coerced
+
+    async def composite_create(request: Request) -> Response:
+        body = await json_body(request)
+        records = body.get("records") if isinstance(body, dict) else None
+        if not isinstance(records, list):
+            raise _Fail(400, "JSON_PARSER_ERROR", "records must be a list")
+        if len(records) > 200:
+            raise _Fail(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 200 records into this call",
+            )
+        all_or_none = bool(body.get("allOrNone", False))
+        planned: list[tuple[Any, dict[str, Any] | None, RecordError | None]] = []
+        for rec in records:
+            try:
+                planned.append((*create_one(rec), None))
+            except RecordError as exc:
+                planned.append((None, None, exc))
+        failed = any(err for *_, err in planned)
+        results: list[dict[str, Any]] = []
+        for obj, values, err in planned:
+            if err is not None:
+                results.append({"id": None, "success": False, "errors": [err.as_json()]})
+            elif all_or_none and failed:
+                rolled = RecordError(
+                    "ALL_OR_NONE_OPERATION_ROLLED_BACK",
+                    "Record rolled back because not all records were valid and the request was using AllOrNone header",
+                )
+                results.append({"id": None, "success": False, "errors": [rolled.as_json()]})
+            else:
+                assert values is not None
+                (rid,) = db.insert(obj, [values], raw=True)
+                results.append({"id": rid, "success": True, "errors": []})
+        return JSONResponse(results)
+
+    async def composite_delete(request: Request) -> Response:
+        ids = [i for i in request.query_params.get("ids", "").split(",") if i]
+        if len(ids) > 200:
+            raise _Fail(400, "EXCEEDED_ID_LIMIT", "cannot delete more than 200 records at once")
+        results = []
+        for rid in ids:
+            obj = next((o for o in OBJECTS.values() if rid.startswith(o.prefix)), None)
+            if obj is not None and db.delete(obj, rid):
+                results.append({"id": rid, "success": True, "errors": []})
+            else:
+                err = RecordError("ENTITY_IS_DELETED", "entity is deleted")
+                results.append({"id": rid, "success": False, "errors": [err.as_json()]})
+        return JSONResponse(results)
+
+    async def composite_route(request: Request) -> Response:
+        if request.method == "POST":
+            return await composite_create(request)
+        if request.method == "DELETE":
+            return await composite_delete(request)
+        return await composite(request)
+
+    async def create_record(request: Request) -> Response:
+        obj = obj_or_404(request.path_params["object"])
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise _Fail(400, "JSON_PARSER_ERROR", "expected a JSON object")
+        try:
+            _, values = create_one({**body, "attributes": {"type": obj.name}})
+        except RecordError as exc:
+            return JSONResponse(
+                [{"errorCode": exc.code, "message": exc.message, "fields": exc.fields}], 400
+            )
+        (rid,) = db.insert(obj, [values], raw=True)
+        return JSONResponse({"id": rid, "success": True, "errors": []}, 201)
 
     # -- Bulk 2.0 ---------------------------------------------------------------------------------
 
@@ -714,13 +826,14 @@ def create_app(
         api("/sobjects/", sobjects, ["GET"]),
         api("/sobjects/{object}/describe", describe, ["GET"]),
         api("/sobjects/{object}/describe/", describe, ["GET"]),
-        api("/sobjects/{object}/{id}", record, ["GET", "PATCH"]),
+        api("/sobjects/{object}/", create_record, ["POST"]),
+        api("/sobjects/{object}/{id}", record, ["GET", "PATCH", "DELETE"]),
         api("/query", query, ["GET"]),
         api("/query/", query, ["GET"]),
         api("/query/{locator}", query_more, ["GET"]),
         api("/limits", limits, ["GET"]),
         api("/limits/", limits, ["GET"]),
-        api("/composite/sobjects", composite, ["PATCH"]),
+        api("/composite/sobjects", composite_route, ["PATCH", "POST", "DELETE"]),
         api("/jobs/ingest", ingest_create, ["POST"]),
         api("/jobs/ingest/{job}", ingest_job_route, ["GET", "PATCH", "DELETE"]),
         api("/jobs/ingest/{job}/batches", ingest_batches, ["PUT"]),

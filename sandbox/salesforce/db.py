@@ -1,4 +1,4 @@
-"""SQLite storage for the Salesforce emulator: Lead and Contact tables, ids, describe, writes.
+"""SQLite storage for the Salesforce emulator: Lead, Contact and Task tables, ids, describe, writes.
 
 Values are stored the way the API shows them: datetimes as ``2024-01-01T00:00:00.000+0000``
 strings (UTC, so text order is time order), booleans as 0/1. Every write bumps
@@ -19,6 +19,8 @@ from sandbox.salesforce.soql import Query, SoqlError, compile_query, format_date
 
 __all__ = [
     "OBJECTS",
+    "SANDBOX_USER_ID",
+    "TASK_STATUSES",
     "Database",
     "FieldDef",
     "RecordError",
@@ -117,11 +119,46 @@ def _fields(company: bool) -> list[FieldDef]:
         FieldDef("ColdSend_Opened__c", "boolean", "ColdSend Opened"),
         FieldDef("ColdSend_Replied__c", "boolean", "ColdSend Replied"),
         FieldDef("ColdSend_Bounced__c", "boolean", "ColdSend Bounced"),
+        FieldDef("OwnerId", "reference", "Owner ID", length=18),
         FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
         FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
         FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
     ]
     return out
+
+
+SANDBOX_USER_ID = make_id("005", 1)
+"""The emulator's one user: the default owner of records and tasks created without one."""
+
+TASK_STATUSES = ("Not Started", "In Progress", "Completed", "Waiting on someone else", "Deferred")
+
+
+def _task_fields() -> list[FieldDef]:
+    # An activity on a Lead or Contact (WhoId). ColdSend_Reply_Id__c is the custom, filterable
+    # text field ColdSend's reply logging stores its idempotency key in.
+    return [
+        FieldDef("Id", "id", "Activity ID", updateable=False, length=18),
+        FieldDef("Subject", "string", "Subject", length=255),
+        FieldDef("Description", "textarea", "Description", length=32000),
+        FieldDef("Status", "picklist", "Status", length=255, restricted=TASK_STATUSES),
+        FieldDef(
+            "Priority", "picklist", "Priority", length=255, restricted=("High", "Normal", "Low")
+        ),
+        FieldDef("ActivityDate", "date", "Due Date Only"),
+        FieldDef(
+            "TaskSubtype",
+            "picklist",
+            "Task Subtype",
+            length=255,
+            restricted=("Task", "Email", "ListEmail", "Cadence", "Call", "LinkedIn"),
+        ),
+        FieldDef("WhoId", "reference", "Name ID", length=18),
+        FieldDef("OwnerId", "reference", "Assigned To ID", length=18),
+        FieldDef("ColdSend_Reply_Id__c", "string", "ColdSend Reply Id", length=255),
+        FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
+        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
+        FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
+    ]
 
 
 class _Object:
@@ -137,6 +174,7 @@ class _Object:
 OBJECTS: dict[str, _Object] = {
     "Lead": _Object("Lead", "00Q", _fields(company=True)),
     "Contact": _Object("Contact", "003", _fields(company=False)),
+    "Task": _Object("Task", "00T", _task_fields()),
 }
 
 
@@ -179,14 +217,22 @@ class Database:
                     for f in obj.fields
                 )
                 self._conn.execute(f'CREATE TABLE IF NOT EXISTS "{obj.name}" ({cols})')
+                # A database kept from an older emulator lacks the fields added since.
+                have = {r[1] for r in self._conn.execute(f'PRAGMA table_info("{obj.name}")')}
+                for f in obj.fields:
+                    if f.name not in have:
+                        kind = "INTEGER" if f.type == "boolean" else "TEXT"
+                        self._conn.execute(f'ALTER TABLE "{obj.name}" ADD COLUMN "{f.name}" {kind}')
                 self._conn.execute(
                     f'CREATE INDEX IF NOT EXISTS "{obj.name}_modstamp" '
                     f'ON "{obj.name}" ("SystemModstamp", "Id")'
                 )
-                self._conn.execute(
-                    f'CREATE INDEX IF NOT EXISTS "{obj.name}_email" '
-                    f'ON "{obj.name}" ("Email" COLLATE NOCASE)'
-                )
+                for col in ("Email", "ColdSend_Reply_Id__c"):
+                    if col.lower() in obj.by_lower:
+                        self._conn.execute(
+                            f'CREATE INDEX IF NOT EXISTS "{obj.name}_{col}" '
+                            f'ON "{obj.name}" ("{col}" COLLATE NOCASE)'
+                        )
 
     def reset(self) -> None:
         """Delete every record."""
@@ -373,6 +419,13 @@ class Database:
             )
             if cur.rowcount == 0:
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
+
+    def delete(self, obj: _Object, record_id: str) -> bool:
+        """Delete one record; False when there was none."""
+        with self._lock:
+            cur = self._conn.execute(f'DELETE FROM "{obj.name}" WHERE "Id" = ?', (record_id,))
+            self._conn.commit()
+            return cur.rowcount > 0
 
     def commit(self) -> None:
         with self._lock:
