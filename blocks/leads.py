@@ -16,8 +16,9 @@ from pydantic import Field
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
 from connectors.csv_file import CsvLeadSource, CsvStatusSink
-from connectors.leads import FieldMapping, LeadSource, StatusSink
+from connectors.leads import OPT_OUT_COLUMN_NAMES, FieldMapping, LeadSource, StatusSink
 from connectors.salesforce import SalesforceLeadSource, SalesforceStatusSink, StatusFields
+from connectors.salesforce.source import DEFAULT_OPT_OUT_FIELDS
 from connectors.sheets import SheetsLeadSource, SheetsStatusSink, StatusColumns
 
 __all__ = ["CsvFileLeads", "GoogleSheetLeads", "LeadStore", "SalesforceLeads"]
@@ -29,6 +30,15 @@ class LeadStore(Block, ABC):
     """Interface of every lead store: a source of leads and a sink for statuses."""
 
     supports_incremental: ClassVar[bool] = False
+
+    ignore_store_opt_outs: bool = Field(
+        default=False,
+        description=(
+            "Do NOT honour this store's opt-out signal (e.g. Salesforce HasOptedOutOfEmail): "
+            "opted-out people are then uploaded and kept. Leave off unless another system "
+            "already filters them; unsubscribes and bounces in ColdSend are still honoured."
+        ),
+    )
 
     @abstractmethod
     def lead_source(self) -> LeadSource:
@@ -91,6 +101,13 @@ class SalesforceLeads(LeadStore):
     match_by: Literal["id", "email"] = Field(
         default="id", description="Match campaign leads to records by record id or by email."
     )
+    opt_out_field: str | None = Field(
+        default=None,
+        description=(
+            "A checkbox field marking records not to email, read besides HasOptedOutOfEmail "
+            "(always read), e.g. Do_Not_Contact__c."
+        ),
+    )
     status_field: str = Field(
         default="ColdSend_Status__c", description="Field receiving the ColdSend status."
     )
@@ -114,7 +131,15 @@ class SalesforceLeads(LeadStore):
             mapping=self.mapping,
             filters=[tuple(f) for f in self.filters],
             bulk_threshold=self.bulk_threshold,
+            opt_out_fields=self.opt_out_fields(),
         )
+
+    def opt_out_fields(self) -> tuple[str, ...]:
+        """The checkbox fields read as the opt-out signal; none with `ignore_store_opt_outs`."""
+        if self.ignore_store_opt_outs:
+            return ()
+        extra = (self.opt_out_field,) if self.opt_out_field else ()
+        return tuple(dict.fromkeys((*DEFAULT_OPT_OUT_FIELDS, *extra)))
 
     def status_sink(self) -> SalesforceStatusSink:
         return SalesforceStatusSink(
@@ -147,6 +172,14 @@ class _TabularStatusFields(Block, ABC):
         default=None, description="Column with a stable record key, stored as crm_record_id."
     )
 
+    opt_out_column: str | None = Field(
+        default=None,
+        description=(
+            "Column marking people not to email (TRUE, yes, x, UNSUBSCRIBED). Empty: columns "
+            "named Unsubscribed, Opted out, Do not contact, Email opt out (and the write-back's "
+            "unsubscribed and status columns) are recognised."
+        ),
+    )
     match_by: str = Field(
         default="Email", description="Column matching campaign leads to rows (email or key column)."
     )
@@ -163,6 +196,16 @@ class _TabularStatusFields(Block, ABC):
     bounced_column: str | None = Field(
         default="ColdSend Bounced", description="Column set TRUE once an email bounced."
     )
+
+    def _opt_out_settings(self) -> dict[str, Any]:
+        """The source's opt-out arguments: none with `ignore_store_opt_outs` (a `LeadStore` field)."""
+        if getattr(self, "ignore_store_opt_outs", False):
+            return {"opt_out_column": None, "recognised_opt_out_columns": ()}
+        own = [c for c in (self.unsubscribed_column, self.status_column) if c]
+        return {
+            "opt_out_column": self.opt_out_column,
+            "recognised_opt_out_columns": (*OPT_OUT_COLUMN_NAMES, *own),
+        }
 
     def _match_value(self) -> Literal["email", "source_id"]:
         """Rows are matched on the key column (the crm_record_id uploaded) or on the email."""
@@ -210,6 +253,7 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
             worksheet=self.worksheet,
             mapping=self.mapping,
             key_column=self.key_column,
+            **self._opt_out_settings(),
         )
 
     def status_sink(self) -> SheetsStatusSink:
@@ -258,6 +302,7 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
             key_column=self.key_column,
             encoding=self.encoding,
             delimiter=self.delimiter,
+            **self._opt_out_settings(),
         )
 
     def status_sink(self) -> CsvStatusSink:

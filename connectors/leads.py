@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 __all__ = [
     "FINAL_STATUSES",
+    "OPT_OUT_COLUMN_NAMES",
     "STANDARD_FIELDS",
     "FieldMapping",
     "Lead",
@@ -34,7 +35,9 @@ __all__ = [
     "WriteResult",
     "advance",
     "is_final",
+    "is_opted_out",
     "normalize_email",
+    "opt_out_columns",
     "parse_status",
     "status_rank",
 ]
@@ -196,6 +199,9 @@ class Lead:
         source_id: The source's record id (Salesforce Id, sheet key column), if any.
         row_number: 1-based data row in the source (header excluded), if the source has rows.
         modified_at: The source's last-modified time (Salesforce SystemModstamp), if any.
+        opted_out: The store says this person must not be emailed (Salesforce
+            HasOptedOutOfEmail, a sheet's "Unsubscribed" column, ...). The sync never uploads
+            such a lead and removes it from the campaign while ColdSend allows it.
     """
 
     email: str
@@ -206,16 +212,25 @@ class Lead:
     source_id: str | None = None
     row_number: int | None = None
     modified_at: datetime | None = None
+    opted_out: bool = False
 
 
 @dataclass(slots=True, frozen=True)
 class Reject:
-    """A source row that was not used, with a reason a person understands."""
+    """A source row that was not used, with a reason a person understands.
+
+    Attributes:
+        duplicate: The row repeats an email read earlier from the same source (a "duplicate
+            in the source", counted apart from rows rejected for a fault in the row).
+        opted_out: The row (even a repeat) carries the store's opt-out signal.
+    """
 
     reason: str
     row_number: int | None = None
     source_id: str | None = None
     email: str = ""
+    duplicate: bool = False
+    opted_out: bool = False
 
     @property
     def where(self) -> str:
@@ -228,6 +243,95 @@ class Reject:
         if len(parts) == 2:
             return f"{parts[0]} ({parts[1]})"
         return parts[0] if parts else "unknown row"
+
+
+# ---------------------------------------------------------------------------------------------
+# Opt-outs
+# ---------------------------------------------------------------------------------------------
+
+# Column names a sheet or CSV file commonly uses for "do not email this person", compared
+# ignoring case, spaces, dashes and underscores. The write-back's own status columns are added
+# by the store (they are configurable).
+OPT_OUT_COLUMN_NAMES = (
+    "Unsubscribed",
+    "Opted out",
+    "Opt out",
+    "Opted out of email",
+    "Email opt out",
+    "HasOptedOutOfEmail",
+    "Do not contact",
+    "Do not email",
+    "DoNotContact",
+)
+
+# Values meaning "yes, opted out": booleans as sheets, CSV files and Salesforce write them,
+# and the status our own write-back writes for a lead that unsubscribed.
+_OPT_OUT_VALUES = frozenset(
+    {
+        "true",
+        "yes",
+        "y",
+        "1",
+        "x",
+        "\u2713",
+        "\u2714",
+        "unsubscribed",
+        "opted out",
+        "opted-out",
+        "opt out",
+        "opt-out",
+        "do not contact",
+    }
+)
+
+
+def is_opted_out(value: object) -> bool:
+    """Whether a cell or field value says "opted out" (TRUE, yes, 1, x, ✓, UNSUBSCRIBED, ...)."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    if isinstance(value, int | float):
+        return value == 1
+    return str(value).strip().lower() in _OPT_OUT_VALUES
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[\s_-]+", "", name).casefold()
+
+
+def opt_out_columns(
+    available: Collection[str],
+    *,
+    configured: str | None,
+    recognised: Collection[str] = OPT_OUT_COLUMN_NAMES,
+    source: str,
+) -> tuple[str, ...]:
+    """The source columns that carry the opt-out signal.
+
+    Args:
+        available: The source's column names.
+        configured: A column named in the store's settings: it must exist.
+        recognised: Names recognised when present (compared ignoring case, spaces, dashes and
+            underscores); the store adds its own write-back columns.
+        source: The source, for the error message.
+
+    Raises:
+        MappingError: `configured` is not a column of the source.
+    """
+    found: list[str] = []
+    if configured:
+        try:
+            resolved = FieldMapping(email=configured).resolve(available, source=source)
+        except MappingError:
+            raise MappingError(
+                f"{source} has no opt-out column {configured!r} (the store's opt-out setting). "
+                "Name an existing column, or clear the setting to recognise the usual names."
+            ) from None
+        found.append(resolved.columns["email"])
+    wanted = {_fold(name) for name in recognised}
+    found.extend(name for name in available if _fold(name) in wanted)
+    return tuple(dict.fromkeys(found))
 
 
 class MappingError(ValueError):
@@ -303,13 +407,24 @@ class FieldMapping(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class ResolvedMapping:
-    """A `FieldMapping` matched to a source's actual column names."""
+    """A `FieldMapping` matched to a source's actual column names.
+
+    Attributes:
+        columns: Lead field (custom ones prefixed ``custom:``) -> source column.
+        opt_out: Source columns whose value, when it means "yes" (`is_opted_out`), marks the
+            lead opted out; empty when the store does not honour opt-outs.
+    """
 
     columns: Mapping[str, str]
+    opt_out: tuple[str, ...] = ()
 
     @property
     def source_columns(self) -> list[str]:
-        return list(dict.fromkeys(self.columns.values()))
+        return list(dict.fromkeys([*self.columns.values(), *self.opt_out]))
+
+    def with_opt_out(self, columns: Iterable[str]) -> ResolvedMapping:
+        """This mapping reading the opt-out signal from `columns`."""
+        return ResolvedMapping(self.columns, tuple(dict.fromkeys(columns)))
 
 
 def _text(value: Any) -> str:
@@ -337,7 +452,11 @@ class LeadBuilder:
         self._custom = [
             (k.removeprefix("custom:"), v) for k, v in cols.items() if k[:7] == "custom:"
         ]
+        self._opt_out = mapping.opt_out
         self._seen: dict[str, int | str] = {}
+
+    def _opted_out(self, get: Any) -> bool:
+        return any(is_opted_out(get(column)) for column in self._opt_out)
 
     def build(
         self,
@@ -365,6 +484,8 @@ class LeadBuilder:
                 row_number=row_number,
                 source_id=source_id,
                 email=email,
+                duplicate=True,
+                opted_out=bool(self._opt_out) and self._opted_out(get),
             )
         # Where the email was read (its row, else its record id, else "") is only spelled out
         # for a duplicate, which is rare; an int or a str costs less than a tuple or an f-string.
@@ -385,6 +506,7 @@ class LeadBuilder:
             source_id,
             row_number,
             modified_at,
+            bool(self._opt_out) and self._opted_out(get),
         )
 
 

@@ -44,6 +44,7 @@ from connectors.coldsend.errors import (
     UploadTooLarge,
 )
 from connectors.coldsend.export import ExportRow, ExportStream
+from connectors.coldsend.leadids import LookupPlan, find_lead_ids, lookup_plan
 from connectors.coldsend.models import (
     MAX_PAGE_SIZE,
     MAX_UPLOAD_BYTES,
@@ -139,6 +140,7 @@ __all__ = [
     "LeadReply",
     "LeadStatus",
     "LeadUpdate",
+    "LookupPlan",
     "NotFoundError",
     "NotGiven",
     "OperationResult",
@@ -163,7 +165,9 @@ __all__ = [
     "UploadRowError",
     "UploadTooLarge",
     "Variant",
+    "find_lead_ids",
     "iter_csv_parts",
+    "lookup_plan",
     "result_for_job",
     "upload_leads",
     "upload_part",

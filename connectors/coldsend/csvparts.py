@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import NamedTuple
@@ -66,9 +66,11 @@ class CsvPart:
         return f"CsvPart(index={self.index}, row_count={self.row_count}, bytes={len(self.data)})"
 
 
-def _header(custom_fields: Sequence[str], source_id_column: str | None) -> list[str]:
+def _header(
+    custom_fields: Sequence[str], source_id_column: str | None, extra: Sequence[str] = ()
+) -> list[str]:
     header = list(STANDARD_FIELDS)
-    for name in custom_fields:
+    for name in [*custom_fields, *extra]:
         if not isinstance(name, str) or not name.strip():
             raise InvalidRequestError(f"custom field names must be non-empty strings, got {name!r}")
         header.append(name)
@@ -103,10 +105,12 @@ def iter_csv_parts(
     source_id_column: str | None = "crm_record_id",
     max_rows: int = MAX_UPLOAD_ROWS,
     max_bytes: int = MAX_UPLOAD_BYTES,
+    extra_columns: Mapping[str, str] | None = None,
 ) -> Iterator[CsvPart]:
     """Build upload files from `leads` as they are iterated.
 
-    The header is ``email,first_name,last_name,company,<custom_fields...>,<source_id_column>``.
+    The header is ``email,first_name,last_name,company,<custom_fields...>,<extra_columns...>,
+    <source_id_column>``.
     The custom columns are fixed up front (a file has one header): a lead's custom field not
     named in `custom_fields` is not uploaded, a named one the lead lacks is left empty. The
     source id column is uploaded like any unmapped column, so ColdSend stores the CRM id as a
@@ -118,6 +122,8 @@ def iter_csv_parts(
         source_id_column: Column for `Lead.source_id`; None leaves it out.
         max_rows: Data rows per part (the API allows 10,000).
         max_bytes: Bytes per part, header included (the API allows 50 MB).
+        extra_columns: Custom fields with the same value on every row (after the custom
+            columns), e.g. which lead store a lead came from.
 
     Yields:
         `CsvPart` values, each within both limits; no empty part.
@@ -132,12 +138,15 @@ def iter_csv_parts(
         raise InvalidRequestError(
             f"max_bytes must be from 1 to {MAX_UPLOAD_BYTES}, got {max_bytes}"
         )
-    header = _header(custom_fields, source_id_column)
+    extra = dict(extra_columns or {})
+    header = _header(custom_fields, source_id_column, list(extra))
     header_bytes = _encode([header])
     if len(header_bytes) >= max_bytes:
         raise UploadTooLarge(f"the CSV header alone is {len(header_bytes)} bytes, over max_bytes")
     mapping = {name: name for name in header[: 4 + len(custom_fields)]}
+    mapping.update({name: name for name in extra})
     custom = tuple(custom_fields)
+    constants = list(extra.values())
     with_id = source_id_column is not None
 
     chunks: list[bytes] = [header_bytes]
@@ -166,6 +175,8 @@ def iter_csv_parts(
             if custom:
                 values = lead.custom_fields
                 row.extend([values.get(name, "") for name in custom])
+            if constants:
+                row.extend(constants)
             if with_id:
                 row.append(lead.source_id or "")
             rows.append(row)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 
 from connectors._tabular import NoHeaderError, effective_mapping, find_column, normalize_headers
 from connectors.csv_file.format import CsvFormat, CsvFormatError, detect_format
-from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
+from connectors.leads import (
+    OPT_OUT_COLUMN_NAMES,
+    FieldMapping,
+    Lead,
+    LeadBuilder,
+    Reject,
+    opt_out_columns,
+)
 
 __all__ = ["CsvLeadSource", "read_header"]
 
@@ -51,6 +58,10 @@ class CsvLeadSource:
         path: The CSV file.
         mapping: Columns feeding each lead field. None: ``Email`` is required, and ``First
             Name``, ``Last Name`` and ``Company`` are used when present.
+        opt_out_column: A column marking people not to email (TRUE, yes, x, UNSUBSCRIBED...);
+            it must exist. Columns named as in `recognised_opt_out_columns` count too.
+        recognised_opt_out_columns: Column names read as opt-out signals when present
+            (compared ignoring case, spaces, dashes, underscores); () recognises none.
         key_column: A column whose value becomes `Lead.source_id`; None for none.
         encoding: A Python codec name; None detects it (UTF-8 BOM, UTF-16 BOM, UTF-8, then
             cp1252, then latin-1, the fallbacks logged and kept in `format.note`).
@@ -69,12 +80,16 @@ class CsvLeadSource:
         *,
         mapping: FieldMapping | None = None,
         key_column: str | None = None,
+        opt_out_column: str | None = None,
+        recognised_opt_out_columns: Sequence[str] = OPT_OUT_COLUMN_NAMES,
         encoding: str | None = None,
         delimiter: str | None = None,
     ) -> None:
         self.path = Path(path)
         self.mapping = mapping
         self.key_column = key_column
+        self.opt_out_column = opt_out_column
+        self.recognised_opt_out_columns = tuple(recognised_opt_out_columns)
         self.encoding = encoding
         self.delimiter = delimiter
         self.format: CsvFormat | None = None
@@ -107,6 +122,14 @@ class CsvLeadSource:
             try:
                 _, header, _ = read_header(reader, where=where)
                 mapping = effective_mapping(self.mapping, header).resolve(header, source=where)
+                mapping = mapping.with_opt_out(
+                    opt_out_columns(
+                        header,
+                        configured=self.opt_out_column,
+                        recognised=self.recognised_opt_out_columns,
+                        source=where,
+                    )
+                )
                 key_index = (
                     find_column(header, self.key_column, source=where) if self.key_column else None
                 )

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from simple_salesforce.exceptions import SalesforceError as LibraryError
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
 
-from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
+from connectors.leads import FieldMapping, Lead, LeadBuilder, MappingError, Reject
 from connectors.salesforce.budget import ApiBudget
 from connectors.salesforce.connection import (
     SalesforceConnection,
@@ -28,7 +28,7 @@ from connectors.salesforce.soql import (
     where_clause,
 )
 
-__all__ = ["DEFAULT_MAPPINGS", "SalesforceLeadSource", "csv_lines"]
+__all__ = ["DEFAULT_MAPPINGS", "DEFAULT_OPT_OUT_FIELDS", "SalesforceLeadSource", "csv_lines"]
 
 DEFAULT_MAPPINGS: Mapping[str, FieldMapping] = {
     "Lead": FieldMapping(
@@ -37,6 +37,9 @@ DEFAULT_MAPPINGS: Mapping[str, FieldMapping] = {
     # Contact has no Company field; Account.Name would need a relationship query.
     "Contact": FieldMapping(email="Email", first_name="FirstName", last_name="LastName"),
 }
+
+# Salesforce's own "Email Opt Out" checkbox, on both Lead and Contact.
+DEFAULT_OPT_OUT_FIELDS = ("HasOptedOutOfEmail",)
 
 _REST_PAGE = 2000  # records per REST query page (Salesforce's maximum batch size)
 _BULK_PAGE = 50_000  # records per Bulk 2.0 results page
@@ -96,6 +99,7 @@ class SalesforceLeadSource:
         budget: ApiBudget | None = None,
         bulk_poll_seconds: float | None = None,
         bulk_page_size: int = _BULK_PAGE,
+        opt_out_fields: Sequence[str] = DEFAULT_OPT_OUT_FIELDS,
     ) -> None:
         """Args:
         conn: The connection to read through.
@@ -108,6 +112,9 @@ class SalesforceLeadSource:
         bulk_poll_seconds: First wait before polling a Bulk 2.0 job (default: grows with the
             number of records, see `bulk_first_wait`).
         bulk_page_size: Records per Bulk 2.0 results page.
+        opt_out_fields: Checkbox fields marking a record opted out of email (`Lead.opted_out`);
+            each must exist on the object. Empty: opt-outs are not read (the store's explicit
+            override).
         """
         if object_name not in DEFAULT_MAPPINGS:
             raise ValueError(f"object_name must be 'Lead' or 'Contact', got {object_name!r}")
@@ -124,6 +131,7 @@ class SalesforceLeadSource:
         self.budget = budget if budget is not None else ApiBudget()
         self.bulk_poll_seconds = bulk_poll_seconds
         self.bulk_page_size = bulk_page_size
+        self.opt_out_fields = tuple(opt_out_fields)
         self.high_water_mark: datetime | None = None
         self.last_read_api: Literal["rest", "bulk"] | None = None
 
@@ -147,6 +155,7 @@ class SalesforceLeadSource:
         """
         info = self.conn.describe(self.object_name)
         resolved = self.mapping.resolve(info.field_names, source=f"Salesforce {info.name}")
+        resolved = resolved.with_opt_out(self._opt_out_columns(info))
         fields = list(dict.fromkeys(["Id", "SystemModstamp", *resolved.source_columns]))
         base_where = [where_clause(self.filters, info)]
         if since is not None:
@@ -171,6 +180,25 @@ class SalesforceLeadSource:
             )
         )
         return self._leads(records, builder)
+
+    def _opt_out_columns(self, info: ObjectInfo) -> list[str]:
+        """The opt-out fields as the object spells them; a missing one is an error, never
+        skipped: reading no opt-outs would upload people who asked not to be emailed."""
+        by_fold = {name.casefold(): name for name in info.field_names}
+        found, missing = [], []
+        for name in self.opt_out_fields:
+            if name.casefold() in by_fold:
+                found.append(by_fold[name.casefold()])
+            else:
+                missing.append(name)
+        if missing:
+            raise MappingError(
+                f"Salesforce {info.name} has no readable opt-out field "
+                f"{', '.join(repr(m) for m in missing)}. Give the integration user read access "
+                "to it, correct the store's opt_out_field setting, or set ignore_store_opt_outs "
+                "on the store to sync without honouring Salesforce opt-outs."
+            )
+        return found
 
     def _leads(
         self, records: Iterator[Mapping[str, Any]], builder: LeadBuilder

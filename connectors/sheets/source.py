@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from itertools import chain, islice
 from operator import itemgetter
@@ -12,7 +12,14 @@ from operator import itemgetter
 import gspread
 
 from connectors._tabular import NoHeaderError, effective_mapping, find_column, normalize_headers
-from connectors.leads import FieldMapping, Lead, LeadBuilder, Reject
+from connectors.leads import (
+    OPT_OUT_COLUMN_NAMES,
+    FieldMapping,
+    Lead,
+    LeadBuilder,
+    Reject,
+    opt_out_columns,
+)
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import check_location, fetch_worksheet
@@ -40,6 +47,10 @@ class SheetsLeadSource:
         worksheet: Worksheet title, or 0-based tab index.
         mapping: Columns feeding each lead field. None: ``Email`` is required, and ``First
             Name``, ``Last Name`` and ``Company`` are used when present.
+        opt_out_column: A column marking people not to email (TRUE, yes, x, UNSUBSCRIBED...);
+            it must exist. Columns named as in `recognised_opt_out_columns` count too.
+        recognised_opt_out_columns: Column names read as opt-out signals when present
+            (compared ignoring case, spaces, dashes, underscores); () recognises none.
         key_column: A column whose value becomes `Lead.source_id` (e.g. a CRM id); None for none.
         header_row: 1-based sheet row holding the header; rows above it are ignored.
         page_rows: Rows per values request for very large sheets.
@@ -63,6 +74,8 @@ class SheetsLeadSource:
         worksheet: str | int = 0,
         mapping: FieldMapping | None = None,
         key_column: str | None = None,
+        opt_out_column: str | None = None,
+        recognised_opt_out_columns: Sequence[str] = OPT_OUT_COLUMN_NAMES,
         header_row: int = 1,
         page_rows: int = 10_000,
         retry: RetryPolicy | None = None,
@@ -77,6 +90,8 @@ class SheetsLeadSource:
         self.worksheet = worksheet
         self.mapping = mapping
         self.key_column = key_column
+        self.opt_out_column = opt_out_column
+        self.recognised_opt_out_columns = tuple(recognised_opt_out_columns)
         self.header_row = header_row
         self.page_rows = page_rows
         self.caller = SheetsCaller(client, retry=retry, pacer=pacer, sleep=sleep, rng=rng)
@@ -117,6 +132,14 @@ class SheetsLeadSource:
             raise NoHeaderError(f"{where} {state}: no header row to read columns from")
         header = normalize_headers(page[0])
         mapping = effective_mapping(self.mapping, header).resolve(header, source=where)
+        mapping = mapping.with_opt_out(
+            opt_out_columns(
+                header,
+                configured=self.opt_out_column,
+                recognised=self.recognised_opt_out_columns,
+                source=where,
+            )
+        )
         key_index = find_column(header, self.key_column, source=where) if self.key_column else None
         columns = [(name, header.index(name)) for name in mapping.source_columns]
         builder = LeadBuilder(mapping)
