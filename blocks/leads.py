@@ -126,7 +126,7 @@ class SalesforceLeads(LeadStore):
 
     def lead_source(self) -> SalesforceLeadSource:
         return SalesforceLeadSource(
-            self.credentials.get_connection(),
+            self.credentials.get_client(),
             object_name=self.object_name,
             mapping=self.mapping,
             filters=[tuple(f) for f in self.filters],
@@ -143,7 +143,7 @@ class SalesforceLeads(LeadStore):
 
     def status_sink(self) -> SalesforceStatusSink:
         return SalesforceStatusSink(
-            self.credentials.get_connection(),
+            self.credentials.get_client(),
             object_name=self.object_name,
             match_by=self.match_by,
             scope=[tuple(f) for f in self.filters],

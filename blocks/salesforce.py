@@ -18,7 +18,7 @@ class SalesforceCredentials(Block):
     * consumer key + consumer secret alone: the OAuth client-credentials flow of a connected app;
     * instance URL + session id: a token obtained elsewhere (it cannot be renewed).
 
-    Secrets are stored encrypted and never logged. `get_connection` builds a new connection on
+    Secrets are stored encrypted and never logged. `get_client` builds a new connection on
     every call; expired sessions are renewed when the recipe allows it.
 
     Example:
@@ -26,7 +26,7 @@ class SalesforceCredentials(Block):
         from blocks import SalesforceCredentials
 
         salesforce = SalesforceCredentials.load("BLOCK_NAME")
-        connection = salesforce.get_connection()
+        connection = salesforce.get_client()
         print(connection.describe("Lead").name)
         ```
     """
@@ -78,8 +78,8 @@ class SalesforceCredentials(Block):
             )
         return self
 
-    def get_connection(self) -> SalesforceConnection:
-        """Build a new `SalesforceConnection` (logs in on first use)."""
+    def get_client(self) -> SalesforceConnection:
+        """Build a new `SalesforceConnection` (logs in on first use; retries in one layer)."""
         return SalesforceConnection(
             username=self.username,
             password=self.password,

@@ -49,16 +49,12 @@ class GoogleSheetsCredentials(Block):
         description="Root of the Sheets API; change it only for a proxy or the sandbox.",
     )
 
-    def get_connection(self) -> SheetsConnection:
-        """Build a new `SheetsConnection`."""
+    def get_client(self) -> gspread.Client:
+        """Build a new `gspread.Client` (the connector does bounded retries and pacing)."""
         return SheetsConnection(
             service_account_info=(
                 self.service_account_info.get_secret_value() if self.service_account_info else None
             ),
             access_token=self.access_token.get_secret_value() if self.access_token else None,
             api_base_url=self.api_base_url,
-        )
-
-    def get_client(self) -> gspread.Client:
-        """Build a new `gspread.Client` (the connector does bounded retries and pacing)."""
-        return self.get_connection().client()
+        ).client()

@@ -5,6 +5,8 @@ nor the sandboxes."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,3 +42,19 @@ def test_layer_imports(package: str, forbidden: tuple[str, ...]) -> None:
         if any(name == f or name.startswith(f + ".") for f in forbidden)
     ]
     assert not bad, "\n".join(bad)
+
+
+def test_flows_package_exports_its_public_flows() -> None:
+    # A fresh interpreter: the import order of a user's script, not the one pytest left behind.
+    code = (
+        "import flows\n"
+        "from flows import sync_leads_to_campaign\n"
+        "assert sync_leads_to_campaign.name == 'sync-leads-to-campaign'\n"
+        "missing = [n for n in flows.__all__ if getattr(flows, n, None) is None]\n"
+        "assert not missing, missing\n"
+        "assert sorted(flows.__all__) == flows.__all__\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

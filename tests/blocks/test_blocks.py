@@ -85,7 +85,7 @@ def test_salesforce_credentials_hide_every_secret() -> None:
         consumer_key="ck",
         consumer_secret=SecretStr("cs-secret-3"),
     )
-    text = repr(creds) + creds.model_dump_json() + repr(creds.get_connection())
+    text = repr(creds) + creds.model_dump_json() + repr(creds.get_client())
     for secret in ("pw-secret-1", "token-secret-2", "cs-secret-3"):
         assert secret not in text
 

@@ -373,7 +373,7 @@ def test_no_secret_reaches_logs_artifacts_events_errors_reprs_or_urls(
     reprs: list[str] = []
     for block in held:
         reprs += [repr(block), str(block), block.model_dump_json()]
-        for make in ("get_client", "get_connection", "lead_source", "status_sink"):
+        for make in ("get_client", "lead_source", "status_sink"):
             if hasattr(block, make):
                 obj = getattr(block, make)()
                 reprs += [repr(obj), str(obj)]
@@ -381,7 +381,7 @@ def test_no_secret_reaches_logs_artifacts_events_errors_reprs_or_urls(
                     obj.close()
         credentials = getattr(block, "credentials", None)
         if credentials is not None:
-            conn = credentials.get_connection()
+            conn = credentials.get_client()
             reprs += [repr(conn), str(conn), repr(credentials), credentials.model_dump_json()]
     surfaces["reprs"] = "\n".join(reprs)
 
