@@ -180,8 +180,12 @@ class _TabularStatusFields(Block, ABC):
             "unsubscribed and status columns) are recognised."
         ),
     )
-    match_by: str = Field(
-        default="Email", description="Column matching campaign leads to rows (email or key column)."
+    match_by: str | None = Field(
+        default=None,
+        description=(
+            "Column matching campaign leads to rows: the key column, or empty for the column "
+            "the mapping reads emails from (the sync's own match key)."
+        ),
     )
     status_column: str = Field(default="ColdSend Status", description="Column for the status.")
     opened_column: str | None = Field(
@@ -262,6 +266,7 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
             spreadsheet_id=self.spreadsheet_id,
             worksheet=self.worksheet,
             match_by=self.match_by,
+            mapping=self.mapping,
             match_value=self._match_value(),
             columns=self._columns(),
         )
@@ -309,6 +314,7 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
         return CsvStatusSink(
             self.path,
             match_by=self.match_by,
+            mapping=self.mapping,
             match_value=self._match_value(),
             columns=self._columns(),
             encoding=self.encoding,

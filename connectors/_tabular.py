@@ -40,6 +40,7 @@ __all__ = [
     "UpdateIndex",
     "column_letter",
     "effective_mapping",
+    "email_column",
     "find_column",
     "normalize_headers",
     "plan_row",
@@ -49,31 +50,29 @@ FLAG_TRUE = "TRUE"
 FLAG_FALSE = "FALSE"
 
 
-DEFAULT_MAPPING = FieldMapping(
-    email="Email", first_name="First Name", last_name="Last Name", company="Company"
-)
+DEFAULT_MAPPING = FieldMapping()
 
 
 def effective_mapping(mapping: FieldMapping | None, header: Sequence[str]) -> FieldMapping:
-    """The mapping to resolve: `mapping` as given, or the default one fitted to `header`.
+    """The mapping to resolve against `header`: `mapping` as given, or the default one.
 
-    With no mapping given, the email column ``Email`` is required and the ``First Name``,
-    ``Last Name`` and ``Company`` columns are used when present (matched ignoring case).
-    A mapping given explicitly is used as is, so each column it names must exist.
+    The default names no column: the email column and the optional first name, last name and
+    company columns are recognised from common export headers (`FieldMapping.resolve`). A
+    mapping given explicitly keeps that recognition for every standard field it leaves out,
+    and each column it names must exist.
     """
-    if mapping is not None:
-        return mapping
-    folded = {h.strip().casefold() for h in header}
-    optional = {
-        name: column
-        for name, column in (
-            ("first_name", DEFAULT_MAPPING.first_name),
-            ("last_name", DEFAULT_MAPPING.last_name),
-            ("company", DEFAULT_MAPPING.company),
-        )
-        if column and column.casefold() in folded
-    }
-    return FieldMapping(email=DEFAULT_MAPPING.email, **optional)
+    del header
+    return mapping or DEFAULT_MAPPING
+
+
+def email_column(header: Sequence[str], mapping: FieldMapping | None, *, source: str) -> int:
+    """0-based index of the column the source reads emails from: the sync's match key.
+
+    The status sinks match rows on it by default, so the sync and the write-back of one store
+    always agree on which column identifies a lead.
+    """
+    resolved = effective_mapping(mapping, header).resolve(header, source=source)
+    return list(header).index(resolved.columns["email"])
 
 
 class NoHeaderError(ValueError):

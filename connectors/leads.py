@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 __all__ = [
     "FINAL_STATUSES",
     "OPT_OUT_COLUMN_NAMES",
+    "RECOGNISED_HEADERS",
     "STANDARD_FIELDS",
     "FieldMapping",
     "Lead",
@@ -34,6 +35,7 @@ __all__ = [
     "WriteFailure",
     "WriteResult",
     "advance",
+    "header_key",
     "is_final",
     "is_opted_out",
     "normalize_email",
@@ -338,12 +340,54 @@ class MappingError(ValueError):
     """A mapping names a column or field the source does not have (raised before any read)."""
 
 
+# Headers that common exports (HubSpot, Salesforce, Apollo, LinkedIn, Google Contacts,
+# spreadsheets made by hand) use for each standard field, compared by `header_key`. The first
+# alias a source has wins, so the list runs from the most to the least specific.
+RECOGNISED_HEADERS: Mapping[str, tuple[str, ...]] = {
+    "email": (
+        "email",
+        "emailaddress",
+        "workemail",
+        "workemailaddress",
+        "businessemail",
+        "primaryemail",
+        "contactemail",
+        "emails",
+    ),
+    "first_name": ("firstname", "first", "givenname", "forename", "fname"),
+    "last_name": ("lastname", "surname", "last", "familyname", "lname"),
+    "company": (
+        "company",
+        "companyname",
+        "accountname",
+        "account",
+        "organization",
+        "organisation",
+        "organizationname",
+        "organisationname",
+        "employer",
+    ),
+}
+
+_NOT_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def header_key(name: str) -> str:
+    """A header reduced to lower-case letters and digits: "E-mail Address" -> "emailaddress"."""
+    return _NOT_ALNUM.sub("", name.casefold())
+
+
 class FieldMapping(BaseModel):
     """Which source column or field feeds each lead field.
 
     Standard fields map to ColdSend's email/first_name/last_name/company; `custom_fields` maps a
-    ColdSend custom field name to a source column. Column names are matched exactly first, then
-    ignoring case and surrounding spaces.
+    ColdSend custom field name to a source column. A column named here must exist; it is matched
+    exactly first, then ignoring case and surrounding spaces. A standard field left out (None)
+    is recognised from the source's columns by the common export headers of
+    `RECOGNISED_HEADERS` ("Email", "E-mail address", "Work Email"; "First Name", "FirstName";
+    "Last Name", "Surname"; "Company", "Company Name", "Account Name", "Organization", ...),
+    so a mapping that only names the email column keeps the others. An empty string maps a
+    field to nothing on purpose.
 
     Example:
         ```python
@@ -353,13 +397,35 @@ class FieldMapping(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    email: str = Field(default="email", min_length=1, description="Source column with the email.")
-    first_name: str | None = Field(default=None, description="Source column for first_name.")
-    last_name: str | None = Field(default=None, description="Source column for last_name.")
-    company: str | None = Field(default=None, description="Source column for company.")
+    email: str | None = Field(
+        default=None,
+        description="Source column with the email; recognised from common headers when empty.",
+    )
+    first_name: str | None = Field(
+        default=None,
+        description="Source column for first_name; recognised when empty, '' for none.",
+    )
+    last_name: str | None = Field(
+        default=None,
+        description="Source column for last_name; recognised when empty, '' for none.",
+    )
+    company: str | None = Field(
+        default=None,
+        description="Source column for company; recognised when empty, '' for none.",
+    )
     custom_fields: dict[str, str] = Field(
         default_factory=dict, description="ColdSend custom field name -> source column."
     )
+
+    @field_validator("email")
+    @classmethod
+    def _email_not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError(
+                "the email column must not be blank: name the column holding emails, or leave "
+                "it out to recognise it from the headers"
+            )
+        return value
 
     @field_validator("custom_fields")
     @classmethod
@@ -373,8 +439,8 @@ class FieldMapping(BaseModel):
 
     def wanted(self) -> dict[str, str]:
         """Lead field (custom ones prefixed ``custom:``) -> source column, as configured."""
-        out: dict[str, str] = {"email": self.email}
-        for name in ("first_name", "last_name", "company"):
+        out: dict[str, str] = {}
+        for name in STANDARD_FIELDS:
             column = getattr(self, name)
             if column:
                 out[name] = column
@@ -382,8 +448,21 @@ class FieldMapping(BaseModel):
             out[f"custom:{custom}"] = column
         return out
 
-    def resolve(self, available: Collection[str], *, source: str) -> ResolvedMapping:
-        """Match the mapping to the source's columns, or raise `MappingError` naming each miss."""
+    def resolve(
+        self, available: Collection[str], *, source: str, other_columns: Collection[str] = ()
+    ) -> ResolvedMapping:
+        """Match the mapping to the source's columns, or raise `MappingError` naming each miss.
+
+        Named columns must exist; standard fields left out are recognised (see the class
+        docstring). The result says, per lead field, which column feeds it and whether it was
+        recognised, and which of the source's columns feed nothing.
+
+        Args:
+            available: The source's column or field names.
+            source: How error messages name the source.
+            other_columns: Columns the store uses otherwise (a key column): never recognised
+                as a lead field, never reported unused.
+        """
         exact = set(available)
         folded: dict[str, str] = {}
         for name in available:
@@ -397,12 +476,41 @@ class FieldMapping(BaseModel):
                 resolved[lead_field] = folded[column.strip().casefold()]
             else:
                 missing.append(f"{column!r} (mapped to {lead_field.removeprefix('custom:')})")
+        shown = ", ".join(repr(a) for a in list(available)[:30]) or "none"
         if missing:
-            shown = ", ".join(repr(a) for a in list(available)[:30])
             raise MappingError(
-                f"{source} has no column or field {'; '.join(missing)}. Available: {shown or 'none'}"
+                f"{source} has no column or field {'; '.join(missing)}. Available: {shown}"
             )
-        return ResolvedMapping(resolved)
+        recognised: list[str] = []
+        taken = set(resolved.values()) | set(other_columns)
+        by_key: dict[str, str] = {}
+        for name in available:
+            by_key.setdefault(header_key(name), name)
+        for lead_field in STANDARD_FIELDS:
+            if getattr(self, lead_field) is not None:
+                continue
+            for alias in RECOGNISED_HEADERS[lead_field]:
+                found = by_key.get(alias)
+                if found is not None and found not in taken:
+                    resolved[lead_field] = found
+                    taken.add(found)
+                    recognised.append(lead_field)
+                    break
+        if "email" not in resolved:
+            raise MappingError(
+                f"{source} has no email column: none of its columns is a known email header "
+                f"('Email', 'E-mail address', 'Email Address', 'Work Email', ...). Available: {shown}. "
+                "Name the column in the mapping, e.g. email='Contact e-mail' (CLI: --map "
+                "email=COLUMN)."
+            )
+        # Standard fields first, in their usual order, then the custom fields as configured.
+        order = {name: i for i, name in enumerate(STANDARD_FIELDS)}
+        columns = dict(sorted(resolved.items(), key=lambda kv: order.get(kv[0], len(order))))
+        return ResolvedMapping(
+            columns,
+            recognised=tuple(recognised),
+            unused=tuple(name for name in available if name not in taken),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,13 +518,18 @@ class ResolvedMapping:
     """A `FieldMapping` matched to a source's actual column names.
 
     Attributes:
-        columns: Lead field (custom ones prefixed ``custom:``) -> source column.
+        columns: Lead field (custom ones prefixed ``custom:``) -> the source column feeding it.
         opt_out: Source columns whose value, when it means "yes" (`is_opted_out`), marks the
             lead opted out; empty when the store does not honour opt-outs.
+        recognised: The standard fields whose column was recognised from its header rather
+            than named in the mapping.
+        unused: The source's columns that feed no lead field nor the opt-out (source order).
     """
 
     columns: Mapping[str, str]
     opt_out: tuple[str, ...] = ()
+    recognised: tuple[str, ...] = ()
+    unused: tuple[str, ...] = ()
 
     @property
     def source_columns(self) -> list[str]:
@@ -424,7 +537,24 @@ class ResolvedMapping:
 
     def with_opt_out(self, columns: Iterable[str]) -> ResolvedMapping:
         """This mapping reading the opt-out signal from `columns`."""
-        return ResolvedMapping(self.columns, tuple(dict.fromkeys(columns)))
+        opt_out = tuple(dict.fromkeys(columns))
+        unused = tuple(c for c in self.unused if c not in opt_out)
+        return ResolvedMapping(self.columns, opt_out, self.recognised, unused)
+
+    def describe(self) -> str:
+        """One line for a run report: which column fed each field, and which went unused."""
+        fed = ", ".join(
+            f"{field.removeprefix('custom:')} <- {column!r}"
+            + (" (recognised)" if field in self.recognised else "")
+            for field, column in self.columns.items()
+        )
+        missing = [f for f in STANDARD_FIELDS if f not in self.columns]
+        text = f"columns: {fed}"
+        if missing:
+            text += f"; no column for {', '.join(missing)}"
+        if self.unused:
+            text += f"; unused: {', '.join(repr(c) for c in self.unused)}"
+        return text
 
 
 def _text(value: Any) -> str:

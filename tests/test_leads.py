@@ -217,3 +217,84 @@ def test_write_result_balances() -> None:
     result.received = 5
     assert not result.balanced
     assert StatusUpdate("a@b.co", LeadStatus.SENT).source_id is None
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        # HubSpot contacts export
+        (
+            ["Record ID", "First Name", "Last Name", "Email", "Company Name", "Phone Number"],
+            {
+                "email": "Email",
+                "first_name": "First Name",
+                "last_name": "Last Name",
+                "company": "Company Name",
+            },
+        ),
+        # A hand-made sheet and a LinkedIn-style export
+        (
+            ["E-mail address", "Surname", "FirstName", "Organization"],
+            {
+                "email": "E-mail address",
+                "first_name": "FirstName",
+                "last_name": "Surname",
+                "company": "Organization",
+            },
+        ),
+        (
+            ["Work Email", "first_name", "last_name", "Account Name"],
+            {
+                "email": "Work Email",
+                "first_name": "first_name",
+                "last_name": "last_name",
+                "company": "Account Name",
+            },
+        ),
+        (["Email Address", "Notes"], {"email": "Email Address"}),
+    ],
+)
+def test_common_export_headers_are_recognised(header: list[str], expected: dict[str, str]) -> None:
+    resolved = FieldMapping().resolve(header, source="export.csv")
+    assert dict(resolved.columns) == expected
+    assert set(resolved.recognised) == set(expected)
+    assert resolved.unused == tuple(h for h in header if h not in expected.values())
+
+
+def test_partial_mapping_keeps_the_defaults_and_reports_unused_columns() -> None:
+    header = ["E-mail address", "Personal Email", "First Name", "Last Name", "Company", "Phone"]
+    resolved = FieldMapping(email="Personal Email").resolve(header, source="csv")
+    assert dict(resolved.columns) == {
+        "email": "Personal Email",
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "company": "Company",
+    }
+    assert resolved.recognised == ("first_name", "last_name", "company")
+    assert resolved.unused == ("E-mail address", "Phone")
+    line = resolved.describe()
+    assert "email <- 'Personal Email'" in line
+    assert "company <- 'Company' (recognised)" in line
+    assert "unused: 'E-mail address', 'Phone'" in line
+
+
+def test_empty_string_maps_a_field_to_nothing_and_key_columns_are_not_unused() -> None:
+    header = ["Email", "Company", "CRM Id"]
+    resolved = FieldMapping(company="").resolve(header, source="csv", other_columns=["CRM Id"])
+    assert dict(resolved.columns) == {"email": "Email"}
+    assert resolved.unused == ("Company",)
+    assert "no column for first_name, last_name, company" in resolved.describe()
+
+
+def test_no_recognisable_email_column_says_how_to_map_it() -> None:
+    with pytest.raises(MappingError) as info:
+        FieldMapping().resolve(["Contact", "Name"], source="CSV file leads.csv")
+    message = str(info.value)
+    assert "CSV file leads.csv has no email column" in message
+    assert "Available: 'Contact', 'Name'" in message
+    assert "--map email=COLUMN" in message
+
+
+def test_blank_email_column_is_refused() -> None:
+    with pytest.raises(ValueError, match="email column must not be blank"):
+        FieldMapping(email=" ")

@@ -8,10 +8,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, Literal
 
-from connectors._tabular import StatusColumns, UpdateIndex, find_column, plan_row
+from connectors._tabular import StatusColumns, UpdateIndex, email_column, find_column, plan_row
 from connectors.csv_file.format import CsvFormat, CsvFormatError, atomic_replace, detect_format
 from connectors.csv_file.source import read_header
-from connectors.leads import MappingError, Reject, StatusUpdate, WriteResult
+from connectors.leads import FieldMapping, MappingError, Reject, StatusUpdate, WriteResult
 
 __all__ = ["CsvStatusSink", "neutralize_cell", "write_rejects_csv"]
 
@@ -68,7 +68,10 @@ class CsvStatusSink:
 
     Args:
         path: The CSV file.
-        match_by: Header of the column rows are matched on.
+        match_by: Header of the column rows are matched on; None means the column the
+            source reads emails from under `mapping` (the sync's match key), so the sync and
+            the write-back of a store always agree on it.
+        mapping: The store's field mapping (None: the default, recognising the headers).
         match_value: ``"email"`` to match `StatusUpdate.email`, ``"source_id"`` to match
             `StatusUpdate.source_id` against a key column.
         columns: Status and flag column names.
@@ -80,7 +83,8 @@ class CsvStatusSink:
         self,
         path: str | os.PathLike[str],
         *,
-        match_by: str = "Email",
+        match_by: str | None = None,
+        mapping: FieldMapping | None = None,
         match_value: Literal["email", "source_id"] = "email",
         columns: StatusColumns | None = None,
         encoding: str | None = None,
@@ -89,7 +93,10 @@ class CsvStatusSink:
         if match_value not in ("email", "source_id"):
             raise ValueError(f"match_value must be 'email' or 'source_id', got {match_value!r}")
         self.path = Path(path)
+        if match_by is None and match_value != "email":
+            raise ValueError("match_value 'source_id' needs match_by: the key column's header")
         self.match_by = match_by
+        self.mapping = mapping
         self.match_value = match_value
         self.columns = columns or StatusColumns()
         self.encoding = encoding
@@ -139,7 +146,11 @@ class CsvStatusSink:
             reader = csv.reader(fh, delimiter=fmt.delimiter, strict=True)
             try:
                 raw_header, header, skipped = read_header(reader, where=where)
-                match_col = find_column(header, self.match_by, source=where)
+                match_col = (
+                    find_column(header, self.match_by, source=where)
+                    if self.match_by
+                    else email_column(header, self.mapping, source=where)
+                )
                 new_header = list(raw_header)
                 col_of: dict[str, int] = {}
                 for name in self.columns.names():

@@ -16,6 +16,7 @@ from connectors.leads import (
     Lead,
     LeadBuilder,
     Reject,
+    ResolvedMapping,
     opt_out_columns,
 )
 
@@ -90,6 +91,8 @@ class CsvLeadSource:
         self.key_column = key_column
         self.opt_out_column = opt_out_column
         self.recognised_opt_out_columns = tuple(recognised_opt_out_columns)
+        # The mapping as matched to the header by the last `read`: the run report shows it.
+        self.resolved_mapping: ResolvedMapping | None = None
         self.encoding = encoding
         self.delimiter = delimiter
         self.format: CsvFormat | None = None
@@ -121,7 +124,9 @@ class CsvLeadSource:
             reader = csv.reader(fh, delimiter=fmt.delimiter, strict=True)
             try:
                 _, header, _ = read_header(reader, where=where)
-                mapping = effective_mapping(self.mapping, header).resolve(header, source=where)
+                mapping = effective_mapping(self.mapping, header).resolve(
+                    header, source=where, other_columns=[self.key_column] if self.key_column else []
+                )
                 mapping = mapping.with_opt_out(
                     opt_out_columns(
                         header,
@@ -130,6 +135,7 @@ class CsvLeadSource:
                         source=where,
                     )
                 )
+                self.resolved_mapping = mapping
                 key_index = (
                     find_column(header, self.key_column, source=where) if self.key_column else None
                 )

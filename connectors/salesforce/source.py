@@ -11,7 +11,7 @@ from typing import Any, Literal
 from simple_salesforce.exceptions import SalesforceError as LibraryError
 from simple_salesforce.exceptions import SalesforceExpiredSession, SalesforceOperationError
 
-from connectors.leads import FieldMapping, Lead, LeadBuilder, MappingError, Reject
+from connectors.leads import FieldMapping, Lead, LeadBuilder, MappingError, Reject, ResolvedMapping
 from connectors.salesforce.budget import ApiBudget
 from connectors.salesforce.connection import (
     SalesforceConnection,
@@ -125,6 +125,8 @@ class SalesforceLeadSource:
         self.conn = conn
         self.object_name = object_name
         self.mapping = mapping or DEFAULT_MAPPINGS[object_name]
+        # The mapping as matched to the object's fields by the last `read`.
+        self.resolved_mapping: ResolvedMapping | None = None
         self.filters: list[Filter] = list(filters)
         self.bulk_threshold = bulk_threshold
         self.page_size = page_size
@@ -156,6 +158,11 @@ class SalesforceLeadSource:
         info = self.conn.describe(self.object_name)
         resolved = self.mapping.resolve(info.field_names, source=f"Salesforce {info.name}")
         resolved = resolved.with_opt_out(self._opt_out_columns(info))
+        # An object's other fields are not columns someone exported and forgot: none is
+        # reported unused.
+        self.resolved_mapping = ResolvedMapping(
+            resolved.columns, resolved.opt_out, recognised=resolved.recognised
+        )
         fields = list(dict.fromkeys(["Id", "SystemModstamp", *resolved.source_columns]))
         base_where = [where_clause(self.filters, info)]
         if since is not None:

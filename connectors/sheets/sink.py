@@ -13,11 +13,12 @@ from connectors._tabular import (
     NoHeaderError,
     StatusColumns,
     UpdateIndex,
+    email_column,
     find_column,
     normalize_headers,
     plan_row,
 )
-from connectors.leads import MappingError, StatusUpdate, WriteResult
+from connectors.leads import FieldMapping, MappingError, StatusUpdate, WriteResult
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import WorksheetInfo, cell_range, check_location, fetch_worksheet
@@ -100,7 +101,10 @@ class SheetsStatusSink:
         client: A `gspread.Client`, e.g. from `SheetsConnection.client()`.
         spreadsheet_id: The id in the sheet's URL.
         worksheet: Worksheet title (cheapest), or 0-based tab index.
-        match_by: Header of the column rows are matched on.
+        match_by: Header of the column rows are matched on; None means the column the
+            source reads emails from under `mapping` (the sync's match key), so the sync and
+            the write-back of a store always agree on it.
+        mapping: The store's field mapping (None: the default, recognising the headers).
         match_value: Which `StatusUpdate` field to compare with that column.
         columns: Status and flag column names (missing ones are added to the header).
         header_row: 1-based sheet row holding the header.
@@ -117,7 +121,8 @@ class SheetsStatusSink:
         *,
         spreadsheet_id: str,
         worksheet: str | int,
-        match_by: str = "Email",
+        match_by: str | None = None,
+        mapping: FieldMapping | None = None,
         match_value: Literal["email", "source_id"] = "email",
         columns: StatusColumns | None = None,
         header_row: int = 1,
@@ -135,7 +140,10 @@ class SheetsStatusSink:
             raise ValueError(f"page_rows must be >= 1, got {page_rows}")
         self.spreadsheet_id = spreadsheet_id
         self.worksheet = worksheet
+        if match_by is None and match_value != "email":
+            raise ValueError("match_value 'source_id' needs match_by: the key column's header")
         self.match_by = match_by
+        self.mapping = mapping
         self.match_value = match_value
         self.columns = columns or StatusColumns()
         self.header_row = header_row
@@ -278,7 +286,11 @@ class SheetsStatusSink:
         """The match column's index, and each status column's (a stand-in when missing)."""
         header = normalize_headers(header_cells)
         try:
-            match_col = find_column(header, self.match_by, source=where)
+            match_col = (
+                find_column(header, self.match_by, source=where)
+                if self.match_by
+                else email_column(header, self.mapping, source=where)
+            )
         except MappingError as exc:
             raise MappingError(f"cannot match rows: {exc}") from None
         placed: list[int] = []

@@ -18,6 +18,7 @@ from connectors.leads import (
     Lead,
     LeadBuilder,
     Reject,
+    ResolvedMapping,
     opt_out_columns,
 )
 from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
@@ -92,6 +93,8 @@ class SheetsLeadSource:
         self.key_column = key_column
         self.opt_out_column = opt_out_column
         self.recognised_opt_out_columns = tuple(recognised_opt_out_columns)
+        # The mapping as matched to the header by the last `read`: the run report shows it.
+        self.resolved_mapping: ResolvedMapping | None = None
         self.header_row = header_row
         self.page_rows = page_rows
         self.caller = SheetsCaller(client, retry=retry, pacer=pacer, sleep=sleep, rng=rng)
@@ -131,7 +134,9 @@ class SheetsLeadSource:
             state = "is empty" if not page else f"has a blank header row (row {first})"
             raise NoHeaderError(f"{where} {state}: no header row to read columns from")
         header = normalize_headers(page[0])
-        mapping = effective_mapping(self.mapping, header).resolve(header, source=where)
+        mapping = effective_mapping(self.mapping, header).resolve(
+            header, source=where, other_columns=[self.key_column] if self.key_column else []
+        )
         mapping = mapping.with_opt_out(
             opt_out_columns(
                 header,
@@ -140,6 +145,7 @@ class SheetsLeadSource:
                 source=where,
             )
         )
+        self.resolved_mapping = mapping
         key_index = find_column(header, self.key_column, source=where) if self.key_column else None
         columns = [(name, header.index(name)) for name in mapping.source_columns]
         builder = LeadBuilder(mapping)

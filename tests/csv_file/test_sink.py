@@ -128,3 +128,27 @@ def test_rejects_csv_neutralises_formulas(tmp_path: Path) -> None:
     assert rows[2] == ["4", "'@id", "'-2+3@example.com", "duplicate"]
     assert rows[3] == ["", "", "'\t=1", "'+cmd"]
     assert rows[4] == ["5", "", "a@example.com", "fine"]
+
+
+def test_default_match_key_is_the_column_the_sync_reads_emails_from(write_bytes: Writer) -> None:
+    from connectors.csv_file import CsvLeadSource
+    from connectors.leads import FieldMapping, Lead
+
+    # A HubSpot-style export: no 'Email' column, the sync recognises 'E-mail address'.
+    path = write_bytes(b"E-mail address,Company Name\na@example.com,Acme\n")
+    leads = [x for x in CsvLeadSource(path).read() if isinstance(x, Lead)]
+    assert [(x.email, x.company) for x in leads] == [("a@example.com", "Acme")]
+    result = CsvStatusSink(path, columns=ONLY_STATUS).write_statuses(
+        [StatusUpdate("a@example.com", S.SENT)]
+    )
+    assert result.written == 1
+    assert (
+        path.read_text() == "E-mail address,Company Name,ColdSend Status\na@example.com,Acme,SENT\n"
+    )
+    # An explicit mapping is the match key too.
+    path = write_bytes(b"Email,Backup\nold@example.com,b@example.com\n")
+    mapping = FieldMapping(email="Backup")
+    result = CsvStatusSink(path, mapping=mapping, columns=ONLY_STATUS).write_statuses(
+        [StatusUpdate("b@example.com", S.OPENED)]
+    )
+    assert (result.written, result.not_found) == (1, [])

@@ -173,20 +173,21 @@ def test_missing_email_column_is_a_clear_mapping_error_before_any_lead(
     sheets_sandbox: SheetsSandbox, conn: SheetsConnection
 ) -> None:
     sid = sheets_sandbox.create_spreadsheet(
-        "S", {"Leads": [["E-mail address", "Name"], ["a@example.com", "A"]]}
+        "S", {"Leads": [["Contact", "Name"], ["a@example.com", "A"]]}
     )
     source = SheetsLeadSource(conn.client(), spreadsheet_id=sid, worksheet="Leads")
     with pytest.raises(MappingError) as info:
         next(iter(source.read()))
     message = str(info.value)
-    assert "'Email'" in message
-    assert "'E-mail address'" in message and "'Name'" in message
+    assert "no email column" in message and "'Email'" in message
+    assert "'Contact'" in message and "'Name'" in message
+    assert "--map email=COLUMN" in message
     with pytest.raises(MappingError, match="'CRM Id'"):
         _read(
             conn,
             sid,
             worksheet="Leads",
-            mapping=FieldMapping(email="E-mail address"),
+            mapping=FieldMapping(email="Contact"),
             key_column="CRM Id",
         )
 
