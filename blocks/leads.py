@@ -52,6 +52,18 @@ class LeadStore(Block, ABC):
     def describe(self) -> str:
         """A short human description, e.g. "Salesforce Lead (LeadSource = 'Web')"."""
 
+    def written_columns(self) -> list[str]:
+        """The columns the write-back fills: part of the store, never "unused" source columns."""
+        names = (
+            "status_column",
+            "opened_column",
+            "replied_column",
+            "unsubscribed_column",
+            "bounced_column",
+        )
+        found = (getattr(self, name, None) for name in names)
+        return [value for value in found if isinstance(value, str) and value]
+
     def custom_field_names(self) -> list[str]:
         """The ColdSend custom fields this store's mapping produces, in upload column order."""
         mapping: FieldMapping | None = getattr(self, "mapping", None)

@@ -25,6 +25,7 @@ __all__ = [
     "NIL_CAMPAIGN",
     "ConfigurationError",
     "MissingScopes",
+    "lead_store_label",
     "load_coldsend",
     "load_lead_store",
     "missing_scopes_error",
@@ -68,8 +69,23 @@ def load_coldsend(block_name: str | None) -> ColdSendCredentials:
         ) from None
 
 
-def load_lead_store(name: str) -> LeadStore:
-    """A saved lead store block by ``"<block-type-slug>/<name>"`` (e.g. ``salesforce-leads/acme``)."""
+def lead_store_label(store: str | LeadStore) -> str:
+    """How runs name a lead store: its ``"<block-type>/<name>"``, or for a store given inline
+    (not saved: the CLI's --csv, a sync definition) its type and description."""
+    if isinstance(store, str):
+        return store
+    saved = getattr(store, "_block_document_name", None)
+    slug = store.get_block_type_slug()
+    if saved and not str(saved).startswith("anonymous-"):
+        return f"{slug}/{saved}"
+    return f"{slug}:{store.describe()}"
+
+
+def load_lead_store(name: str | LeadStore) -> LeadStore:
+    """A saved lead store block by ``"<block-type-slug>/<name>"`` (e.g. ``salesforce-leads/acme``),
+    or the store itself when given one (an unsaved block, e.g. from ``--csv``)."""
+    if isinstance(name, LeadStore):
+        return name
     if "/" not in name:
         raise ConfigurationError(
             f"Lead store {name!r} must be written as '<block type>/<block name>', for example "

@@ -18,6 +18,7 @@ from prefect.variables import Variable
 from pydantic import BaseModel, Field
 
 from blocks.coldsend import ColdSendCredentials
+from blocks.leads import LeadStore
 from connectors.coldsend import (
     CsvPart,
     UploadIncomplete,
@@ -26,8 +27,8 @@ from connectors.coldsend import (
     UploadResult,
     iter_csv_parts,
 )
-from connectors.leads import Lead, Reject
-from flows._common import load_coldsend, load_lead_store
+from connectors.leads import Lead, Reject, ResolvedMapping
+from flows._common import lead_store_label, load_coldsend, load_lead_store
 from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED, emit_campaign_event
 from flows.reports import Progress, markdown_table, publish_rejects, publish_summary
 from flows.tasks import (
@@ -72,6 +73,12 @@ class SyncReport(BaseModel):
     failed_parts: list[str] = Field(default_factory=list)
     cursor: str | None = None
     rejects_csv: str | None = None
+    columns: dict[str, str] = Field(
+        default_factory=dict, description="Lead field -> the source column that fed it."
+    )
+    unused_columns: list[str] = Field(
+        default_factory=list, description="Source columns that fed no lead field."
+    )
 
     @property
     def balanced(self) -> bool:
@@ -189,7 +196,7 @@ def _read_cursor(name: str) -> datetime | None:
 @flow(name="sync-leads-to-campaign", task_runner=cast(Any, ThreadPoolTaskRunner(max_workers=8)))
 def sync_leads_to_campaign(
     campaign_id: str,
-    lead_store: str,
+    lead_store: str | LeadStore,
     coldsend: str | None = None,
     incremental: bool = True,
     suppression_list: list[str] | None = None,
@@ -219,7 +226,8 @@ def sync_leads_to_campaign(
     Args:
         campaign_id: The ColdSend campaign to fill.
         lead_store: A saved lead store block, ``"<block-type>/<name>"``, e.g.
-            ``"salesforce-leads/acme"``.
+            ``"salesforce-leads/acme"``, or a lead store block itself (unsaved: the CLI's
+            ``--csv``, a sync definition's inline source).
         coldsend: A ColdSend Credentials block name; default COLDSEND_API_KEY or block "default".
         incremental: Read only records changed since the last complete sync (Salesforce).
         suppression_list: Extra emails never to upload.
@@ -257,6 +265,7 @@ def sync_leads_to_campaign(
         )
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
+    lead_store = lead_store_label(lead_store)
 
     cursor_name = _cursor_name(lead_store, campaign_id)
     since = _read_cursor(cursor_name) if incremental and store.supports_incremental else None
@@ -298,8 +307,9 @@ def sync_leads_to_campaign(
         lead_store=lead_store,
         dry_run=dry_run,
     )
+    source = store.lead_source()
     parts = iter_csv_parts(
-        ledger.filter(store.lead_source().read(since=since)),
+        ledger.filter(source.read(since=since)),
         custom_fields=store.custom_field_names(),
         source_id_column=SOURCE_ID_COLUMN,
         max_rows=rows_per_upload,
@@ -350,6 +360,16 @@ def sync_leads_to_campaign(
                 stage="upload",
             )
     report.rejected = len(ledger.rejects)
+    resolved = getattr(source, "resolved_mapping", None)
+    if isinstance(resolved, ResolvedMapping):
+        written = {c.casefold() for c in store.written_columns()}
+        report.columns = {k.removeprefix("custom:"): v for k, v in resolved.columns.items()}
+        report.unused_columns = [c for c in resolved.unused if c.casefold() not in written]
+        logger.info(
+            "Columns: %s; unused: %s",
+            ", ".join(f"{k} <- {v!r}" for k, v in report.columns.items()),
+            ", ".join(repr(c) for c in report.unused_columns) or "none",
+        )
     if dry_run:
         # Nothing was sent: the rows that would be uploaded stand in for "uploaded".
         report.uploaded = ledger.to_upload
@@ -486,6 +506,12 @@ def _publish_sync_summary(report: SyncReport, source: str, sample: list[dict[str
     body = f"Source: {source}\n\nCampaign: {report.campaign_name} (`{report.campaign_id}`)\n\n"
     body += markdown_table(("", "rows"), rows)
     body += f"\n\nUpload jobs: {', '.join(report.job_ids) or 'none'}\n"
+    if report.columns:
+        body += "\n## Columns\n\n" + markdown_table(
+            ("lead field", "source column"), list(report.columns.items())
+        )
+        unused = ", ".join(f"`{c}`" for c in report.unused_columns) or "none"
+        body += f"\n\nSource columns not used: {unused}\n"
     if report.failed_parts:
         body += "\n**Failed parts:**\n\n" + "\n".join(f"- {p}" for p in report.failed_parts)
     if report.rejects_csv:

@@ -12,8 +12,9 @@ from prefect.utilities.annotations import quote
 from pydantic import BaseModel, Field
 
 from blocks.coldsend import ColdSendCredentials
+from blocks.leads import LeadStore
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
-from flows._common import load_coldsend, load_lead_store, scopes_checked
+from flows._common import lead_store_label, load_coldsend, load_lead_store, scopes_checked
 from flows.events import STATUSES_WRITTEN, emit_campaign_event
 from flows.reports import markdown_table, publish_rejects, publish_summary
 from flows.sync import SOURCE_ID_COLUMN
@@ -109,7 +110,7 @@ def export_campaign_statuses(
 
 @flow(name="write-back-campaign-statuses")
 def write_back_statuses(
-    campaign_id: str, lead_store: str, coldsend: str | None = None
+    campaign_id: str, lead_store: str | LeadStore, coldsend: str | None = None
 ) -> WriteBackReport:
     """Write each lead's campaign status back onto the record it came from.
 
@@ -122,7 +123,8 @@ def write_back_statuses(
 
     Args:
         campaign_id: The campaign whose results to write back.
-        lead_store: The saved lead store the leads came from (``"<block-type>/<name>"``).
+        lead_store: The saved lead store the leads came from (``"<block-type>/<name>"``), or
+            the lead store block itself (unsaved: the CLI's ``--csv``, a sync definition).
         coldsend: A ColdSend Credentials block name.
 
     Returns:
@@ -143,6 +145,7 @@ def write_back_statuses(
     logger = get_run_logger()
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
+    lead_store = lead_store_label(lead_store)
     exported = export_campaign_statuses(credentials, campaign_id)
     counts = Counter({str(status): n for status, n in exported.counts.items()})
     # quote(): Prefect need not walk every update looking for futures (~40 us per lead). The

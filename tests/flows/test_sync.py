@@ -430,3 +430,59 @@ def test_objects_set_aside_for_the_loop_are_handed_back_even_on_failure() -> Non
         assert gc.get_freeze_count() > before
         raise RuntimeError("the loop failed")
     assert gc.get_freeze_count() == 0
+
+
+def test_an_unsaved_store_syncs_and_the_report_names_each_column(
+    stack: Stack, tmp_path: Path
+) -> None:
+    from blocks import CsvFileLeads
+    from connectors.leads import FieldMapping
+    from flows.write_back import write_back_statuses
+
+    # A HubSpot-style export, and a mapping that only names the email column.
+    header = ["Record ID", "First Name", "Last Name", "Personal Email", "Company Name", "Phone"]
+    rows = [header] + [
+        [str(i), f"First{i}", f"Last{i}", f"p{i}@example.com", f"Co {i}", "555"] for i in range(5)
+    ]
+    store = CsvFileLeads(
+        path=str(write_csv(tmp_path / "export.csv", rows)),
+        mapping=FieldMapping(email="Personal Email"),
+    )
+    campaign_id = stack.new_campaign()
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+    )
+
+    report = run.result
+    assert report.uploaded == 5 and report.lead_store.startswith("csv-file-leads:CSV file ")
+    assert report.columns == {
+        "email": "Personal Email",
+        "first_name": "First Name",
+        "last_name": "Last Name",
+        "company": "Company Name",
+    }
+    assert report.unused_columns == ["Record ID", "Phone"]
+    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    assert "| company | Company Name |" in str(summary.data)
+    assert "`Record ID`, `Phone`" in str(summary.data)
+    with stack.client() as client, client.export_leads(campaign_id) as exported:
+        assert {(r.email, r.company) for r in exported} == {
+            (f"p{i}@example.com", f"Co {i}") for i in range(5)
+        }
+    # The write-back matches rows on the column the sync read emails from.
+    back = write_back_statuses(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert back.written == 5
+    with (tmp_path / "export.csv").open(newline="") as handle:
+        written = list(csv.DictReader(handle))
+    assert {r["ColdSend Status"] for r in written} == {"PENDING"}
+    # The status columns the write-back added are not reported as unused on the next sync.
+    again = sync_leads_to_campaign(
+        campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert again.unused_columns == ["Record ID", "Phone"] and again.uploaded == 0
