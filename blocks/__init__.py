@@ -1,4 +1,5 @@
-"""Prefect Blocks: ColdSend, Salesforce and Google Sheets credentials, and saved lead stores.
+"""Prefect Blocks: ColdSend, Salesforce and Google Sheets credentials, saved lead stores and
+report storage.
 
 Register them all with ``prefect block register -m blocks``.
 """
@@ -7,6 +8,7 @@ from blocks.coldsend import ColdSendCredentials
 from blocks.leads import CsvFileLeads, GoogleSheetLeads, LeadStore, SalesforceLeads
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
+from blocks.storage import ReportStorage
 
 __all__ = [
     "ColdSendCredentials",
@@ -14,6 +16,7 @@ __all__ = [
     "GoogleSheetLeads",
     "GoogleSheetsCredentials",
     "LeadStore",
+    "ReportStorage",
     "SalesforceCredentials",
     "SalesforceLeads",
 ]

@@ -21,6 +21,15 @@ from connectors.coldsend import (
 )
 from flows._common import load_coldsend, scopes_checked, verify_scopes
 from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
+from flows.naming import (
+    artifact_key,
+    campaign_label,
+    ensure_run_name,
+    label_run,
+    launch_run_name,
+    remember_campaign,
+    run_tags,
+)
 from flows.reports import markdown_table, publish_summary
 from flows.tasks import AccountView, FinalError, retry_unless_client_error
 
@@ -250,7 +259,7 @@ def _plain(items: Any) -> list[dict[str, Any]]:
 _SPEC_KEYS = set(VariantSpec.model_fields) | set(FollowUpSpec.model_fields)
 
 
-@flow(name="ensure-campaign")
+@flow(name="ensure-campaign", flow_run_name=ensure_run_name)
 def ensure_campaign(spec: CampaignSpec, coldsend: str | None = None) -> str:
     """Create the campaign described by `spec`, or find it by name; return its id.
 
@@ -283,7 +292,10 @@ def ensure_campaign(spec: CampaignSpec, coldsend: str | None = None) -> str:
         )
         ```
     """
-    return find_or_create_campaign(load_coldsend(coldsend), spec).campaign_id
+    label_run(None, run_tags(campaign=spec.name))
+    campaign_id = find_or_create_campaign(load_coldsend(coldsend), spec).campaign_id
+    remember_campaign(campaign_id, name=spec.name)
+    return campaign_id
 
 
 class LaunchReport(BaseModel):
@@ -406,7 +418,7 @@ _WHAT_TO_DO = {
 _DONE = (CampaignStatus.ACTIVE, CampaignStatus.COMPLETED)
 
 
-@flow(name="launch-campaign-when-ready")
+@flow(name="launch-campaign-when-ready", flow_run_name=launch_run_name)
 def launch_campaign_when_ready(
     campaign_id: str,
     coldsend: str | None = None,
@@ -504,15 +516,34 @@ def launch_campaign_when_ready(
         raise CampaignNotLaunchable(f"Campaign {name!r} is {status} after the launch request.")
 
     report.launched = attempt.status_before == CampaignStatus.DRAFT and status in _DONE
-    publish_summary(
-        key=f"launch-{campaign_id}",
-        title="Campaign launch",
-        body=markdown_table(
-            ("campaign", "status", "launched by this run", "readiness checks"),
-            [(name, status, "yes" if report.launched else "no (already running)", report.checks)],
-        ),
-    )
+    _publish_launch_summary(report, name or campaign_label(campaign_id, None))
     if report.launched:
         emit_campaign_event(CAMPAIGN_LAUNCHED, campaign_id, name=name, payload={"status": status})
     logger.info("Campaign %r is %s", name, status)
     return report
+
+
+def _publish_launch_summary(report: LaunchReport, name: str) -> None:
+    """The launch's summary: what happened in one sentence and one row that agrees with it."""
+    if name and report.campaign_id:
+        remember_campaign(report.campaign_id, name=name)
+        label_run("launch " + name, run_tags(campaign=name))
+    if report.launched:
+        outcome = f"Launched {name}: it is {report.status} and sending."
+        what = "launched by this run"
+    elif report.status == CampaignStatus.COMPLETED:
+        outcome = f"Nothing to launch: {name} has finished sending (COMPLETED)."
+        what = "already finished (launched earlier)"
+    else:
+        outcome = f"Nothing to launch: {name} was already {report.status} (launched earlier)."
+        what = "already running (launched earlier)"
+    waited = f"{len(report.waited_jobs)}" if report.waited_jobs else "none"
+    publish_summary(
+        key=artifact_key("launch", name, "summary"),
+        title=f"Launch: {name}",
+        body=markdown_table(
+            ("campaign", "status now", "this run", "upload jobs waited for", "readiness checks"),
+            [(name, report.status, what, waited, report.checks)],
+        ),
+        outcome=outcome,
+    )

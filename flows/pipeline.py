@@ -12,6 +12,7 @@ from flows.campaigns import (
     find_or_create_campaign,
     launch_campaign_when_ready,
 )
+from flows.naming import label_run, pipeline_run_name, run_tags
 from flows.sync import SyncReport, sync_leads_to_campaign
 from flows.tasks import check_scopes
 
@@ -26,7 +27,7 @@ class PipelineReport(BaseModel):
     launch: LaunchReport
 
 
-@flow(name="crm-to-campaign-pipeline")
+@flow(name="crm-to-campaign-pipeline", flow_run_name=pipeline_run_name)
 def crm_to_campaign_pipeline(
     campaign: CampaignSpec,
     lead_store: str,
@@ -74,6 +75,7 @@ def crm_to_campaign_pipeline(
         ```
     """
     logger = get_run_logger()
+    label_run(None, run_tags(lead_store=lead_store, campaign=campaign.name))
     credentials = load_coldsend(coldsend)
     # The scopes the later stages need are checked before the first stage changes anything;
     # campaigns:read is checked by ensure's first request, campaigns:create by the create.

@@ -1,11 +1,22 @@
-"""Artifacts the flows leave behind: rejects (table + CSV file), progress and run summaries."""
+"""Artifacts the flows leave behind: rejects (table + full file), progress and run summaries.
+
+Keys and titles come from `flows.naming`, so each artifact names the store and campaign it is
+about. The full file of rejected rows goes to the user's `ReportStorage` block when one is
+saved, and is linked at an address a browser opens; without one it stays in the reports
+directory of the machine that ran the flow, and the artifact says so in words (never a
+``file://`` link: browsers refuse those from a web page).
+"""
 
 from __future__ import annotations
 
 import csv
+import io
+import logging
 import os
+import socket
 import tempfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 from uuid import UUID
@@ -20,30 +31,68 @@ from prefect.artifacts import (
 from prefect.context import get_run_context
 from prefect.settings import PREFECT_HOME
 
+from blocks.storage import ReportStorage
 from connectors.csv_file import neutralize_cell
+from flows.naming import slugify
 
 __all__ = [
+    "REJECTS_TABLE_MAX",
+    "REPORT_STORAGE_ENV",
     "Progress",
     "RejectRow",
+    "RejectsFile",
+    "load_report_storage",
     "markdown_table",
     "neutralize_cell",
     "publish_rejects",
     "publish_summary",
     "reports_dir",
+    "sync_outcome",
 ]
 
-TABLE_ROWS_SHOWN = 500
+# Every rejected row up to this many is in the table artifact itself (the UI pages through
+# it); beyond it the table shows the first ones and the full file is linked.
+REJECTS_TABLE_MAX = 1_000
+REPORT_STORAGE_ENV = "COLDSEND_REPORT_STORAGE"
 
+_log = logging.getLogger(__name__)
 
 RejectRow = Mapping[str, str | int | None]
 
 
 def reports_dir() -> Path:
-    """Where CSV reports go: $COLDSEND_REPORTS_DIR, else <PREFECT_HOME>/coldsend-reports."""
+    """Where CSV reports go without a storage block: $COLDSEND_REPORTS_DIR, else
+    <PREFECT_HOME>/coldsend-reports."""
     configured = os.environ.get("COLDSEND_REPORTS_DIR")
     base = Path(configured) if configured else Path(PREFECT_HOME.value()) / "coldsend-reports"
     base.mkdir(parents=True, exist_ok=True)
     return base
+
+
+def load_report_storage() -> ReportStorage | None:
+    """The `ReportStorage` block named by $COLDSEND_REPORT_STORAGE, else the one named
+    ``default``, else None.
+
+    Raises:
+        ValueError: $COLDSEND_REPORT_STORAGE names a block that does not exist.
+    """
+    name = os.environ.get(REPORT_STORAGE_ENV, "").strip()
+    if name:
+        name = name.removeprefix(ReportStorage.get_block_type_slug() + "/")
+        try:
+            return cast(ReportStorage, ReportStorage.load(name))
+        except ValueError as exc:
+            raise ValueError(
+                f"{REPORT_STORAGE_ENV}={name!r} names no ColdSend Report Storage block: save "
+                f"one (ReportStorage(storage=...).save({name!r})) or unset the variable."
+            ) from exc
+    try:
+        return cast(ReportStorage, ReportStorage.load("default"))
+    except ValueError:
+        return None
+    except Exception as exc:  # no API to ask (no run context): local files
+        _log.debug("No report storage: %s", exc)
+        return None
 
 
 def _run_label() -> str:
@@ -56,42 +105,115 @@ def _run_label() -> str:
 
 
 def _key(text: str) -> str:
-    cleaned = "".join(ch if ch.isalnum() else "-" for ch in text.lower())
-    return "-".join(part for part in cleaned.split("-") if part)[:100]
+    return slugify(text)
 
 
-def publish_rejects(rows: Sequence[RejectRow], *, key_prefix: str, title: str) -> Path | None:
-    """Write every rejected row to a CSV file and show them as a table artifact.
+@dataclass(frozen=True, slots=True)
+class RejectsFile:
+    """Where the full list of rejected rows went.
 
-    The table shows the first rows (the UI is not a spreadsheet); the CSV file has them all,
-    with formula-looking cells neutralised. Returns the file's path, or None when no rows.
+    Attributes:
+        count: Rows in the file.
+        shown: Rows shown in the table artifact.
+        location: The file: a local path, or the storage's own address (``s3://...``).
+        link: An address a browser opens, or None (no storage with a web address).
+        on_this_machine: True when the file is in the local reports directory.
+    """
+
+    count: int
+    shown: int
+    location: str
+    link: str | None
+    on_this_machine: bool
+
+    def where(self) -> str:
+        """One Markdown sentence saying where the full file is."""
+        if self.link:
+            return f"Every rejected row, with its row number and reason: [download the CSV]({self.link})."
+        if self.on_this_machine:
+            return (
+                f"Every rejected row is in `{self.location}` on {socket.gethostname()}, the "
+                "machine that ran this flow. Save a ColdSend Report Storage block to get a "
+                "link here."
+            )
+        return (
+            f"Every rejected row is in `{self.location}`; give the ColdSend Report Storage "
+            "block a public URL to get a link here."
+        )
+
+
+def _csv_bytes(rows: Sequence[RejectRow], columns: list[str]) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(neutralize_cell("" if row.get(c) is None else str(row[c])) for c in columns)
+    return buffer.getvalue().encode("utf-8")
+
+
+def _without_email(row: RejectRow) -> dict[str, str | int | None]:
+    """The row for the table: the reason does not repeat the email shown beside it."""
+    shown = dict(row)
+    email, reason = row.get("email"), row.get("reason")
+    if email and isinstance(reason, str):
+        shown["reason"] = reason.replace(f" {email!r}", "").replace(f" {email}", "")
+    return shown
+
+
+def publish_rejects(
+    rows: Sequence[RejectRow], *, key_prefix: str, title: str
+) -> RejectsFile | None:
+    """Show rejected rows as a table artifact and keep the full list as a CSV file.
+
+    The table holds every row up to `REJECTS_TABLE_MAX`; the file always holds them all, with
+    formula-looking cells neutralised, in the user's `ReportStorage` (linked) or the local
+    reports directory (named). A link artifact is made only for an address a browser opens.
+
+    Args:
+        rows: Rejected rows, each with the same keys (e.g. row, record_id, email, reason).
+        key_prefix: The artifact key prefix (from `flows.naming.artifact_key`).
+        title: What the rows are about, e.g. ``"salesforce-leads/acme -> Q4 outbound"``.
+
+    Returns:
+        Where the file went, or None when there are no rows.
     """
     if not rows:
         return None
     columns = list(rows[0].keys())
-    path = reports_dir() / f"{_key(key_prefix)}-rejects-{_run_label()}.csv"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(fd, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow(neutralize_cell("" if row[c] is None else str(row[c])) for c in columns)
-    Path(tmp).replace(path)
-    shown = [dict(row) for row in rows[:TABLE_ROWS_SHOWN]]
-    more = len(rows) - len(shown)
+    content = _csv_bytes(rows, columns)
+    file_name = f"{_key(key_prefix)}-rejects-{_run_label()}.csv"
+    storage = load_report_storage()
+    if storage is not None:
+        location = storage.write(file_name, content)
+        link, local = storage.link(file_name), False
+    else:
+        path = reports_dir() / file_name
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content)
+        Path(tmp).replace(path)
+        location, link, local = str(path), None, True
+    shown = [_without_email(row) for row in rows[:REJECTS_TABLE_MAX]]
+    rejects = RejectsFile(
+        count=len(rows), shown=len(shown), location=location, link=link, on_this_machine=local
+    )
+    if len(shown) == len(rows):
+        count = f"all {len(rows)} rejected row(s)" if len(rows) > 1 else "1 rejected row"
+    else:
+        count = f"the first {len(shown)} of {len(rows)} rejected rows"
     create_table_artifact(
         table=shown,
         key=_key(f"{key_prefix}-rejects"),
-        description=f"{title}: {len(rows)} rejected row(s)"
-        + (f", first {len(shown)} shown; all in {path}" if more else f"; CSV at {path}"),
+        description=f"{title}: {count}. {rejects.where()}",
     )
-    create_link_artifact(
-        link=path.resolve().as_uri(),
-        link_text=f"{len(rows)} rejected rows (CSV)",
-        key=_key(f"{key_prefix}-rejects-csv"),
-        description=f"{title}: every rejected row with its row number and reason.",
-    )
-    return path
+    if link:
+        create_link_artifact(
+            link=link,
+            link_text=f"{len(rows)} rejected rows (CSV)",
+            key=_key(f"{key_prefix}-rejects-csv"),
+            description=f"{title}: every rejected row with its row number and reason.",
+        )
+    return rejects
 
 
 def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -105,9 +227,15 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
     return "\n".join(lines)
 
 
-def publish_summary(*, key: str, title: str, body: str) -> None:
-    """A Markdown summary artifact closing a run."""
-    create_markdown_artifact(markdown=f"# {title}\n\n{body}\n", key=_key(key), description=title)
+def publish_summary(*, key: str, title: str, body: str, outcome: str | None = None) -> None:
+    """A Markdown summary artifact closing a run: a title, the outcome in one sentence, then
+    the details. The card's description is the outcome, so the artifacts list says it too."""
+    lead = f"**{outcome}**\n\n" if outcome else ""
+    create_markdown_artifact(
+        markdown=f"# {title}\n\n{lead}{body}\n",
+        key=_key(key),
+        description=outcome or title,
+    )
 
 
 class Progress:
@@ -125,3 +253,53 @@ class Progress:
 
     def finish(self) -> None:
         self.update(1, 1)
+
+
+# Words for the sync's counts, in the order a summary lists them (the vocabulary of
+# `SyncReport.counts()`; a key missing here is shown with its own name).
+_COUNT_WORDS = {
+    "uploaded": "uploaded",
+    "already_in_campaign": "already in campaign",
+    "duplicates": "already in campaign",
+    "duplicate_in_source": "duplicate in source",
+    "rejected": "rejected",
+    "suppressed": "suppressed",
+    "updated": "updated",
+    "deleted": "deleted",
+    "opted_out": "opted out",
+    "departed": "departed",
+    "could_not_remove": "could not remove",
+}
+
+
+def sync_outcome(
+    counts: Mapping[str, int], *, source: str, campaign: str, dry_run: bool = False
+) -> str:
+    """The sync's outcome in one sentence, e.g. "Uploaded 875 new leads from
+    salesforce-leads/acme to Q4 outbound (1,000 read: 100 already in campaign, 25 rejected)."""
+    read = counts.get("read", 0)
+    uploaded = counts.get("uploaded", 0)
+    unaccounted = counts.get("unaccounted", 0)
+    seen: set[str] = set()
+    rest: list[str] = []
+    for key, words in _COUNT_WORDS.items():
+        value = counts.get(key, 0)
+        if key == "uploaded" or not value or words in seen:
+            continue
+        seen.add(words)
+        rest.append(f"{value:,} {words}")
+    detail = f" ({read:,} read" + (": " + ", ".join(rest) if rest else "") + ")"
+    if unaccounted:
+        return (
+            f"Incomplete: {unaccounted:,} of {read:,} rows from {source} were not accounted "
+            f"for; {uploaded:,} uploaded to {campaign}" + detail + ". Run the sync again."
+        )
+    if dry_run:
+        return (
+            f"Dry run: {uploaded:,} new lead(s) from {source} would be uploaded to {campaign}"
+            + detail
+            + "; nothing was changed."
+        )
+    if uploaded:
+        return f"Uploaded {uploaded:,} new lead(s) from {source} to {campaign}" + detail + "."
+    return f"Nothing new to upload from {source} to {campaign}" + detail + "."

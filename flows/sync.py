@@ -30,7 +30,22 @@ from connectors.coldsend import (
 from connectors.leads import Lead, Reject, ResolvedMapping
 from flows._common import lead_store_label, load_coldsend, load_lead_store
 from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED, emit_campaign_event
-from flows.reports import Progress, markdown_table, publish_rejects, publish_summary
+from flows.naming import (
+    artifact_key,
+    label_run,
+    remember_campaign,
+    run_tags,
+    sync_name,
+    sync_run_name,
+    sync_title,
+)
+from flows.reports import (
+    Progress,
+    markdown_table,
+    publish_rejects,
+    publish_summary,
+    sync_outcome,
+)
 from flows.tasks import (
     AccountView,
     read_campaign_state,
@@ -193,7 +208,11 @@ def _read_cursor(name: str) -> datetime | None:
     return datetime.fromisoformat(str(value)) - CURSOR_OVERLAP
 
 
-@flow(name="sync-leads-to-campaign", task_runner=cast(Any, ThreadPoolTaskRunner(max_workers=8)))
+@flow(
+    name="sync-leads-to-campaign",
+    flow_run_name=sync_run_name,
+    task_runner=cast(Any, ThreadPoolTaskRunner(max_workers=8)),
+)
 def sync_leads_to_campaign(
     campaign_id: str,
     lead_store: str | LeadStore,
@@ -284,6 +303,7 @@ def sync_leads_to_campaign(
     # something new to upload: re-running a sync of a finished campaign converges to "nothing
     # to do" like any other reconciled run.
     closed = state.status not in UPLOADABLE and not dry_run
+    _label_sync_run(lead_store, campaign_id, state.name)
     logger.info(
         "Campaign %r holds %d leads; %d emails are suppressed by it or the suppression list, "
         "and %d other campaign(s) hold unsubscribed or bounced leads",
@@ -377,11 +397,14 @@ def sync_leads_to_campaign(
         report.uploaded + report.duplicates + report.rejected + report.suppressed
     )
 
-    rejects_path = publish_rejects(
-        ledger.rejects, key_prefix=f"sync-{campaign_id}", title=f"Sync into {state.name}"
+    rejects = publish_rejects(
+        ledger.rejects,
+        key_prefix=artifact_key("sync", lead_store, state.name or campaign_id),
+        title=sync_title(lead_store, campaign_id, state.name),
     )
-    report.rejects_csv = str(rejects_path) if rejects_path else None
-    _publish_sync_summary(report, store.describe(), sample)
+    report.rejects_csv = rejects.location if rejects else None
+    report_rejects_where = rejects.where() if rejects else ""
+    _publish_sync_summary(report, store.describe(), sample, report_rejects_where)
 
     if closed and report.unaccounted:
         raise SyncIncomplete(
@@ -457,7 +480,9 @@ def _upload_all(
     Parts are consumed lazily so memory holds at most `parallel` parts at once.
     """
     logger = get_run_logger()
-    progress = Progress(f"Uploading leads to campaign {campaign_id}")
+    progress = Progress(
+        f"Uploading leads from {report.lead_store} to {report.campaign_name or campaign_id}"
+    )
     results: list[UploadResult] = []
     inflight: deque[tuple[CsvPart, PrefectFuture[UploadResult]]] = deque()
     rows_done = 0
@@ -493,7 +518,22 @@ def _upload_all(
     return results
 
 
-def _publish_sync_summary(report: SyncReport, source: str, sample: list[dict[str, str]]) -> None:
+def _label_sync_run(lead_store: str, campaign_id: str, campaign_name: str) -> None:
+    """Name the run after its store and campaign and tag it (Prefect API calls only)."""
+    remember_campaign(campaign_id, name=campaign_name, lead_store=lead_store)
+    label_run(
+        "sync " + sync_title(lead_store, campaign_id, campaign_name),
+        run_tags(
+            lead_store=lead_store,
+            campaign=campaign_name or campaign_id,
+            sync=sync_name(lead_store, campaign_id, campaign_name),
+        ),
+    )
+
+
+def _publish_sync_summary(
+    report: SyncReport, source: str, sample: list[dict[str, str]], rejects_where: str = ""
+) -> None:
     rows = [
         ("read from source", report.read),
         ("uploaded" + (" (would be)" if report.dry_run else ""), report.uploaded),
@@ -514,10 +554,22 @@ def _publish_sync_summary(report: SyncReport, source: str, sample: list[dict[str
         body += f"\n\nSource columns not used: {unused}\n"
     if report.failed_parts:
         body += "\n**Failed parts:**\n\n" + "\n".join(f"- {p}" for p in report.failed_parts)
-    if report.rejects_csv:
-        body += f"\n\nRejected rows: `{report.rejects_csv}`\n"
+    if rejects_where:
+        body += f"\n\n{rejects_where}\n"
     if sample:
         body += "\n\n## Would be uploaded (first rows)\n\n"
         body += markdown_table(("row", "email"), [(s["row"], s["email"]) for s in sample])
-    title = "Sync dry run" if report.dry_run else "Sync summary"
-    publish_summary(key=f"sync-summary-{report.campaign_id}", title=title, body=body)
+    sync = sync_title(report.lead_store, report.campaign_id, report.campaign_name)
+    publish_summary(
+        key=artifact_key(
+            "sync", report.lead_store, report.campaign_name or report.campaign_id, "summary"
+        ),
+        title=("Sync dry run: " if report.dry_run else "Sync: ") + sync,
+        body=body,
+        outcome=sync_outcome(
+            report.counts(),
+            source=report.lead_store,
+            campaign=report.campaign_name or report.campaign_id,
+            dry_run=report.dry_run,
+        ),
+    )

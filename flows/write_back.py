@@ -16,6 +16,15 @@ from blocks.leads import LeadStore
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from flows._common import lead_store_label, load_coldsend, load_lead_store, scopes_checked
 from flows.events import STATUSES_WRITTEN, emit_campaign_event
+from flows.naming import (
+    artifact_key,
+    campaign_label,
+    known_campaign_name,
+    known_lead_stores,
+    label_run,
+    run_tags,
+    write_back_run_name,
+)
 from flows.reports import markdown_table, publish_rejects, publish_summary
 from flows.sync import SOURCE_ID_COLUMN
 from flows.tasks import retry_unless_client_error, write_statuses_to_store
@@ -108,7 +117,7 @@ def export_campaign_statuses(
     return out
 
 
-@flow(name="write-back-campaign-statuses")
+@flow(name="write-back-campaign-statuses", flow_run_name=write_back_run_name)
 def write_back_statuses(
     campaign_id: str, lead_store: str | LeadStore, coldsend: str | None = None
 ) -> WriteBackReport:
@@ -143,6 +152,10 @@ def write_back_statuses(
         ```
     """
     logger = get_run_logger()
+    # The campaign's name as the last sync read it: the export does not carry it, and asking
+    # ColdSend for it would cost a request.
+    campaign = campaign_label(campaign_id, known_campaign_name(campaign_id))
+    label_run(None, run_tags(lead_store=lead_store, campaign=campaign))
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
     lead_store = lead_store_label(lead_store)
@@ -165,30 +178,21 @@ def write_back_statuses(
         failed=len(result.failures),
         store_requests=result.requests,
     )
-    rows = [(status, n) for status, n in report.by_status.items()]
-    body = f"Lead store: {store.describe()}\n\n" + markdown_table(("status", "leads"), rows)
-    body += "\n\n" + markdown_table(
-        ("records", "count"),
-        [
-            ("written (changed)", report.written),
-            ("already up to date", report.unchanged),
-            ("kept a later status already in the CRM", report.held_back),
-            ("not found in the lead store", report.not_found),
-            ("failed", report.failed),
-        ],
-    )
-    publish_summary(key=f"write-back-{campaign_id}", title="Status write-back", body=body)
+    _publish_write_back_summary(report, store.describe(), campaign)
     if result.failures:
         publish_rejects(
             [{"record": f.key, "reason": f.reason} for f in result.failures],
-            key_prefix=f"write-back-{campaign_id}",
-            title="Status write-back failures",
+            key_prefix=artifact_key("write-back", campaign, lead_store),
+            title=f"Write-back {campaign} -> {lead_store}: records not written",
         )
     emit_campaign_event(
         STATUSES_WRITTEN,
         campaign_id,
+        name=campaign if campaign != campaign_label(campaign_id, None) else None,
         payload={
             "lead_store": lead_store,
+            "campaign_name": campaign,
+            "not_in_store": report.not_found,
             "written": report.written,
             "unchanged": report.unchanged,
             "failed": report.failed,
@@ -210,3 +214,59 @@ def write_back_statuses(
         report.not_found,
     )
     return report
+
+
+def _publish_write_back_summary(report: WriteBackReport, source: str, campaign: str) -> None:
+    """The write-back's summary: the outcome in one sentence, then two headed tables."""
+    others = [s for s in known_lead_stores(report.campaign_id) if s != report.lead_store]
+    if report.not_found:
+        elsewhere = (
+            f"they belong to the campaign's other lead store(s), {', '.join(others)}, or left "
+            "this one"
+            if others
+            else "they came from another lead store syncing into this campaign, or left this one"
+        )
+        not_found = (
+            f"{report.not_found:,} lead(s) of the campaign are not in {report.lead_store}: "
+            f"{elsewhere}; nothing was written for them."
+        )
+    else:
+        not_found = ""
+    if report.failed:
+        outcome = (
+            f"Incomplete: {report.failed:,} record(s) of {report.lead_store} could not be "
+            f"written ({report.written:,} written); see the records not written below."
+        )
+    elif report.written:
+        outcome = (
+            f"Wrote {report.written:,} changed status(es) from {campaign} to "
+            f"{report.lead_store}; {report.unchanged:,} already up to date."
+        )
+    else:
+        outcome = (
+            f"Nothing to write: {report.lead_store} already holds the statuses of {campaign} "
+            f"({report.unchanged:,} record(s) up to date)."
+        )
+    statuses = [(status, n) for status, n in report.by_status.items()]
+    body = f"Lead store: {source}\n\n"
+    body += f"## Campaign leads by status ({report.exported:,} exported)\n\n"
+    body += markdown_table(("status", "leads"), statuses or [("(none)", 0)])
+    body += f"\n\n## Records in {report.lead_store}\n\n"
+    body += markdown_table(
+        ("records", "count"),
+        [
+            ("written (changed)", report.written),
+            ("already up to date", report.unchanged),
+            ("kept a later status already in the CRM", report.held_back),
+            ("not in this lead store (other stores' leads)", report.not_found),
+            ("failed", report.failed),
+        ],
+    )
+    if not_found:
+        body += f"\n\n{not_found}\n"
+    publish_summary(
+        key=artifact_key("write-back", campaign, report.lead_store, "summary"),
+        title=f"Write-back: {campaign} -> {report.lead_store}",
+        body=body,
+        outcome=outcome,
+    )

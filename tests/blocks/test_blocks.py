@@ -13,6 +13,7 @@ from blocks import (
     CsvFileLeads,
     GoogleSheetLeads,
     GoogleSheetsCredentials,
+    ReportStorage,
     SalesforceCredentials,
     SalesforceLeads,
 )
@@ -25,6 +26,7 @@ ALL_BLOCKS = [
     SalesforceLeads,
     GoogleSheetLeads,
     CsvFileLeads,
+    ReportStorage,
 ]
 
 

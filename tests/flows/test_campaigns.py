@@ -17,6 +17,7 @@ from flows.campaigns import (
     launch_campaign_when_ready,
 )
 from flows.events import CAMPAIGN_LAUNCHED
+from flows.naming import artifact_key
 from tests._stack import Stack
 from tests.flows._helpers import admin_client, artifacts, campaign_events, new_inbox, run_flow
 
@@ -109,8 +110,10 @@ def test_launch_then_launch_again_is_a_no_op(stack: Stack) -> None:
     )
 
     assert run.result.launched and run.result.status == "ACTIVE"
-    (summary,) = artifacts(run.flow_run_id, key=f"launch-{campaign_id}")
-    assert "| ACTIVE | yes |" in str(summary.data)
+    name = run.result.campaign_name
+    (summary,) = artifacts(run.flow_run_id, key=artifact_key("launch", name, "summary"))
+    assert f"**Launched {name}: it is ACTIVE and sending.**" in str(summary.data)
+    assert "| ACTIVE | launched by this run |" in str(summary.data)
     (event,) = campaign_events(CAMPAIGN_LAUNCHED, campaign_id)
     assert event.payload["status"] == "ACTIVE"
 

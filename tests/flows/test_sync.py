@@ -10,9 +10,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from connectors.coldsend import ColdSendClient
 from flows.events import LEADS_SYNCED
+from flows.naming import artifact_key, slugify
 from flows.sync import _older_objects_set_aside, sync_leads_to_campaign
 from flows.tasks import AccountView
 from tests._stack import Stack
@@ -88,15 +90,33 @@ def test_sync_from_salesforce_accounts_for_every_row_and_reports(stack: Stack) -
         rejects = list(csv.DictReader(handle))
     assert len(rejects) == report.rejected
     assert all(r["reason"] and r["record_id"] in ids for r in rejects)
+    # Keys and titles name the store and the campaign; without a report storage block the
+    # full file is named (on this machine), never linked as a file:// address.
     by_key = {a.key: a for a in found if a.key}
-    link = by_key[f"sync-{campaign_id}-rejects-csv"]
-    assert f"{report.rejected} rejected rows (CSV)" in str(link.data)
-    assert Path(report.rejects_csv).resolve().as_uri() in str(link.data)
+    name = report.campaign_name
+    prefix = artifact_key("sync", store, name)
+    assert prefix == slugify(f"sync {store} {name}")
+    assert table.key == f"{prefix}-rejects"
+    assert f"{store} -> {name}: all {report.rejected} rejected row(s)" in str(table.description)
+    assert report.rejects_csv in str(table.description)
+    assert not [a for a in found if a.type == "link"]
+    assert not any("file://" in str(a.data) + str(a.description) for a in found)
     progress = [a for a in found if a.type == "progress"]
     assert progress and progress[-1].data == 100.0
-    summary = by_key[f"sync-summary-{campaign_id}"]
-    assert f"| read from source | {report.read} |" in str(summary.data)
-    assert f"| uploaded | {report.uploaded} |" in str(summary.data)
+    assert store in str(progress[-1].description) and name in str(progress[-1].description)
+    summary = by_key[artifact_key("sync", store, name, "summary")]
+    text = str(summary.data)
+    assert text.startswith(f"# Sync: {store} -> {name}\n\n**Uploaded {report.uploaded} new lead(s)")
+    assert summary.description and summary.description.startswith("Uploaded ")
+    assert f"| read from source | {report.read} |" in text
+    assert f"| uploaded | {report.uploaded} |" in text
+    # The run says what runs, and is tagged for the runs list's filters.
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(run.flow_run_id)
+    assert flow_run.name == f"sync {store} -> {name}"
+    assert {"store:salesforce-leads", f"lead-store:{store}", f"campaign:{name}"} <= set(
+        flow_run.tags
+    )
 
     # The event carries the counts and the upload jobs (the launch trigger waits for them).
     (event,) = campaign_events(LEADS_SYNCED, campaign_id)
@@ -160,9 +180,15 @@ def test_dry_run_uploads_nothing_and_shows_what_would_be_sent(stack: Stack, tmp_
     assert report.dry_run and report.to_upload == 25 and report.parts == 1
     assert stack.campaign_emails(campaign_id) == []
     assert uploads(stack) == 0
-    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    (summary,) = artifacts(
+        run.flow_run_id, key=artifact_key("sync", store, report.campaign_name, "summary")
+    )
     text = str(summary.data)
-    assert "Sync dry run" in text and "uploaded (would be) | 25" in text
+    assert (
+        "Sync dry run" in text
+        and "**Dry run: 25 new lead(s)" in text
+        and "uploaded (would be) | 25" in text
+    )
     assert all(f"| {row[0]} |" in text for row in lead_rows(25))
     assert campaign_events(LEADS_SYNCED, campaign_id, timeout=2) == []
 

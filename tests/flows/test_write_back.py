@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from flows.events import STATUSES_WRITTEN
+from flows.naming import artifact_key
 from flows.sync import sync_leads_to_campaign
 from flows.write_back import write_back_statuses
 from tests._stack import Stack
@@ -75,7 +76,10 @@ def test_write_back_to_salesforce_is_idempotent_and_never_moves_backwards(stack:
     assert by_email[emails(10)[2]]["ColdSend_Replied__c"] is True
     assert by_email[emails(10)[3]]["ColdSend_Bounced__c"] is True
     assert by_email[emails(10)[4]]["HasOptedOutOfEmail"] is True
-    (summary,) = artifacts(run.flow_run_id, key=f"write-back-{campaign_id}")
+    campaign_name = f"Flow test campaign {stack.tag}"  # read by the sync, remembered
+    (summary,) = artifacts(run.flow_run_id)
+    assert summary.key == artifact_key("write-back", campaign_name, store, "summary")
+    assert f"# Write-back: {campaign_name} -> {store}" in str(summary.data)
     text = str(summary.data)
     assert "| REPLIED | 1 |" in text and "| PENDING | 5 |" in text
     assert "| written (changed) | 9 |" in text
