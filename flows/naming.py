@@ -97,8 +97,24 @@ def store_label(lead_store: str) -> str:
 
 
 def store_type(lead_store: str) -> str:
-    """The block type part of a lead store name: ``"salesforce-leads"``."""
-    return lead_store.partition("/")[0].strip() or lead_store.strip()
+    """The block type part of a lead store name: ``"salesforce-leads"`` (also of an unsaved
+    store's ``"csv-file-leads:CSV file leads.csv"``)."""
+    return re.split(r"[/:]", lead_store, maxsplit=1)[0].strip() or lead_store.strip()
+
+
+def _store_parameter(value: object) -> str:
+    """The `lead_store` parameter as runs name it: a saved store's name, or an unsaved
+    store block's type and description."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "?"
+    from flows._common import lead_store_label
+
+    try:
+        return lead_store_label(cast(Any, value))
+    except Exception:
+        return "?"
 
 
 def campaign_label(campaign_id: str, campaign_name: str | None) -> str:
@@ -232,7 +248,7 @@ def sync_run_name() -> str:
     view = p.get("campaign_view")
     name = getattr(view, "name", None) or (view.get("name") if isinstance(view, dict) else None)
     return "sync " + sync_title(
-        str(p.get("lead_store") or "?"),
+        _store_parameter(p.get("lead_store")),
         campaign_id,
         name or known_campaign_name(campaign_id),
     )
@@ -243,7 +259,8 @@ def write_back_run_name() -> str:
     p = _parameters()
     campaign_id = str(p.get("campaign_id") or "")
     campaign = campaign_label(campaign_id, known_campaign_name(campaign_id))
-    return f"write-back {campaign} -> {store_label(str(p.get('lead_store') or '?'))}"
+    store = store_label(_store_parameter(p.get("lead_store")))
+    return f"write-back {campaign} -> {store}"
 
 
 def launch_run_name() -> str:
@@ -267,7 +284,7 @@ def ensure_run_name() -> str:
 def pipeline_run_name() -> str:
     """`flow_run_name` of the pipeline: ``"pipeline salesforce-leads/acme -> Q4 outbound"``."""
     p = _parameters()
-    store = store_label(str(p.get("lead_store") or "?"))
+    store = store_label(_store_parameter(p.get("lead_store")))
     return f"pipeline {store} -> {_spec_name(p.get('campaign'))}"
 
 

@@ -155,10 +155,10 @@ def write_back_statuses(
     # The campaign's name as the last sync read it: the export does not carry it, and asking
     # ColdSend for it would cost a request.
     campaign = campaign_label(campaign_id, known_campaign_name(campaign_id))
-    label_run(None, run_tags(lead_store=lead_store, campaign=campaign))
     credentials = load_coldsend(coldsend)
     store = load_lead_store(lead_store)
     lead_store = lead_store_label(lead_store)
+    label_run(None, run_tags(lead_store=lead_store, campaign=campaign))
     exported = export_campaign_statuses(credentials, campaign_id)
     counts = Counter({str(status): n for status, n in exported.counts.items()})
     # quote(): Prefect need not walk every update looking for futures (~40 us per lead). The
