@@ -86,11 +86,15 @@ def _hash_key(key: str) -> str:
 
 
 class RequestStats:
-    """Counts /api/ requests by ``"<METHOD> <route template>"`` (benchmarks read these)."""
+    """Counts /api/ requests by ``"<METHOD> <route template>"`` (benchmarks read these).
+
+    Also counts the answers of 429 (rate limited), which a well-paced client never gets.
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._rate_limited = 0
         self._routes: list[APIRoute] = []
 
     def bind(self, routes: list[APIRoute]) -> None:
@@ -113,16 +117,23 @@ class RequestStats:
         with self._lock:
             self._counts[name] = self._counts.get(name, 0) + 1
 
+    def record_rate_limited(self) -> None:
+        """Count one answer of 429."""
+        with self._lock:
+            self._rate_limited += 1
+
     def snapshot(self) -> dict[str, Any]:
-        """``{"requests": {name: count}, "total": int}``."""
+        """``{"requests": {name: count}, "total": int, "rate_limited": int}``."""
         with self._lock:
             counts = dict(sorted(self._counts.items()))
-        return {"requests": counts, "total": sum(counts.values())}
+            rate_limited = self._rate_limited
+        return {"requests": counts, "total": sum(counts.values()), "rate_limited": rate_limited}
 
     def clear(self) -> None:
         """Start counting from zero."""
         with self._lock:
             self._counts.clear()
+            self._rate_limited = 0
 
 
 class ColdSendSandbox:
@@ -281,6 +292,7 @@ class _ApiGate:
         decision: Decision = sandbox.limiter.hit(key_id)
         headers = decision.headers(retry_after_header=sandbox.limits.retry_after_header)
         if not decision.allowed:
+            sandbox.stats.record_rate_limited()
             body = {"detail": f"Rate limit exceeded. Retry after {decision.retry_after} seconds."}
             for message in _json_message(429, body, headers):
                 await send(message)

@@ -156,7 +156,7 @@ class ColdSendControl:
         return result
 
     def stats(self) -> dict[str, Any]:
-        """``{"requests": {"<METHOD> <route>": n}, "total": n}`` for /api/ requests."""
+        """``{"requests": {"<METHOD> <route>": n}, "total": n, "rate_limited": n}`` (/api/ only)."""
         result: dict[str, Any] = self._call("GET", "/stats")
         return result
 

@@ -60,6 +60,21 @@ def test_stats_count_every_api_request_by_route_template(
             "POST /api/public/v1/campaigns": 1,
         },
         "total": 5,
+        "rate_limited": 0,
     }
     coldsend_sandbox.reset_stats()
-    assert coldsend_sandbox.stats() == {"requests": {}, "total": 0}
+    assert coldsend_sandbox.stats() == {"requests": {}, "total": 0, "rate_limited": 0}
+
+
+def test_stats_count_answers_of_429(coldsend_sandbox: ColdSendControl) -> None:
+    key = coldsend_sandbox.new_key(["campaigns:read"])
+    coldsend_sandbox.set_limits(per_minute=2)
+    coldsend_sandbox.reset_stats()
+    try:
+        with httpx.Client(base_url=coldsend_sandbox.base_url, headers={"X-API-Key": key}) as api:
+            codes = [api.get("/campaigns").status_code for _ in range(4)]
+        rate_limited = coldsend_sandbox.stats()["rate_limited"]
+    finally:
+        coldsend_sandbox.reset()
+    assert codes == [200, 200, 429, 429]
+    assert rate_limited == 2
