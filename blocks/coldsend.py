@@ -8,6 +8,7 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks.budgets import ApiBudget, coldsend_budgets
 from connectors.coldsend import DEFAULT_BASE_URL, ColdSendClient
 
 __all__ = ["ColdSendCredentials"]
@@ -54,6 +55,10 @@ class ColdSendCredentials(Block):
     def get_client(self, **kwargs: Any) -> ColdSendClient:
         """Build a new `ColdSendClient`; keyword arguments go to its constructor."""
         return ColdSendClient(self.api_key.get_secret_value(), base_url=self.base_url, **kwargs)
+
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        """The key's shared request budgets (Prefect global concurrency limits, by key digest)."""
+        return coldsend_budgets(self.api_key.get_secret_value())
 
     @classmethod
     def from_env(cls) -> ColdSendCredentials | None:

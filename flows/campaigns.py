@@ -20,6 +20,7 @@ from connectors.coldsend import (
     wait_for_upload_job,
 )
 from flows._common import load_coldsend, scopes_checked, verify_scopes
+from flows.budgets import budgeted_client
 from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
 from flows.naming import (
     artifact_key,
@@ -168,7 +169,7 @@ def find_or_create_campaign(
             (the pipeline launches right after its sync: one request instead of two).
     """
     logger = get_run_logger()
-    with scopes_checked("ensure"), credentials.get_client() as client:
+    with scopes_checked("ensure"), budgeted_client(credentials, 2) as client:
         listing = list(client.iter_campaigns())
         matches = [c for c in listing if c.name == spec.name]
         if len(matches) > 1:
@@ -326,7 +327,7 @@ def read_campaign(
     when it will wait for upload jobs before launching, so a key that could never launch
     fails now rather than after the wait.
     """
-    with scopes_checked("launch"), credentials.get_client() as client:
+    with scopes_checked("launch"), budgeted_client(credentials, 1) as client:
         campaign = client.get_campaign(campaign_id)
         if check_update_scope and campaign.status == CampaignStatus.DRAFT:
             verify_scopes(client, "launch", ["campaigns:update"])
@@ -351,7 +352,7 @@ def wait_for_upload_jobs(
     its re-run uploads the missing rows); API errors such as a missing scope are raised.
     """
     failed: list[str] = []
-    with scopes_checked("launch"), credentials.get_client() as client:
+    with scopes_checked("launch"), budgeted_client(credentials, len(job_ids)) as client:
         for job_id in job_ids:
             try:
                 wait_for_upload_job(client, campaign_id, job_id, timeout=timeout_seconds)
@@ -381,7 +382,7 @@ def try_launch(
         read_first: Read the status first (skip only right after it was read).
         settings: Inboxes, variants or sequences to set in the launch request itself.
     """
-    with scopes_checked("launch"), credentials.get_client() as client:
+    with scopes_checked("launch"), budgeted_client(credentials, 2 if read_first else 1) as client:
         if read_first:
             campaign = client.get_campaign(campaign_id)
             if campaign.status != CampaignStatus.DRAFT:

@@ -30,6 +30,7 @@ from connectors.coldsend import (
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from connectors.salesforce import SalesforceBudgetExceeded
 from flows._common import scopes_checked, verify_scopes
+from flows.budgets import ApiSpend, budgeted_client
 
 __all__ = [
     "AccountView",
@@ -170,7 +171,9 @@ def read_campaign_state(
     """
     suppressed: set[str] = {e.strip().lower() for e in extra_suppressed if e and e.strip()}
     existing: set[str] = set()
-    with scopes_checked("sync"), credentials.get_client() as client:
+    # The listing (unless given) and the export or probe; further pages are settled after.
+    expect = 2 if view is None else 1
+    with scopes_checked("sync"), budgeted_client(credentials, expect) as client:
         if view is None:
             view = AccountView.from_listing(client.iter_campaigns(), campaign_id)
         if view is None:
@@ -219,7 +222,8 @@ def read_suppressed_emails(
     100 leads (70 requests for a 50,000-lead campaign with 5% bounces).
     """
     suppressed: set[str] = set()
-    with scopes_checked("sync"), credentials.get_client() as client:
+    campaign_ids = list(campaign_ids)
+    with scopes_checked("sync"), budgeted_client(credentials, len(campaign_ids)) as client:
         for campaign_id in campaign_ids:
             with client.export_leads(campaign_id) as rows:
                 for row in rows:
@@ -231,7 +235,7 @@ def read_suppressed_emails(
 @task(name="Check ColdSend scopes", tags=["coldsend-api"], cache_policy=NONE)
 def check_scopes(credentials: ColdSendCredentials, flow: str, scopes: list[str]) -> None:
     """One request per scope that needs it and cannot change anything; raises `MissingScopes`."""
-    with credentials.get_client() as client:
+    with budgeted_client(credentials, len(scopes)) as client:
         verify_scopes(client, flow, scopes)
 
 
@@ -251,7 +255,7 @@ def start_upload_job(credentials: ColdSendCredentials, campaign_id: str, part: C
     """
     # A key without leads:create gets a 403 here, before anything is imported: the upload
     # itself is the scope check, so no probe request is spent on it.
-    with scopes_checked("sync"), credentials.get_client() as client:
+    with scopes_checked("sync"), budgeted_client(credentials, 1) as client:
         return upload_part(client, campaign_id, part, duplicate_action="skip")
 
 
@@ -271,14 +275,21 @@ def wait_for_upload(
     timeout_seconds: float,
 ) -> UploadResult:
     """Poll one upload job to a terminal state and map its row errors back to source rows."""
+    # Each poll follows a sleep (the first waits for the job to get going): that sleep takes
+    # the poll's slot of the shared budget.
+    spend = ApiSpend(credentials.api_budgets())
     with credentials.get_client() as client:
-        job = wait_for_upload_job(
-            client,
-            campaign_id,
-            job_id,
-            timeout=timeout_seconds,
-            first_poll_delay=expected_job_seconds(part.row_count),
-        )
+        try:
+            job = wait_for_upload_job(
+                client,
+                campaign_id,
+                job_id,
+                timeout=timeout_seconds,
+                first_poll_delay=expected_job_seconds(part.row_count),
+                sleep=spend.sleep_then_spend,
+            )
+        finally:
+            spend.settle(client.request_count)
     return result_for_job(campaign_id, job, part)
 
 

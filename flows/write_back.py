@@ -15,6 +15,7 @@ from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from flows._common import lead_store_label, load_coldsend, load_lead_store, scopes_checked
+from flows.budgets import budgeted_client
 from flows.events import STATUSES_WRITTEN, emit_campaign_event
 from flows.naming import (
     artifact_key,
@@ -104,7 +105,7 @@ def export_campaign_statuses(
     column = SOURCE_ID_COLUMN
     with (
         scopes_checked("write-back"),
-        credentials.get_client() as client,
+        budgeted_client(credentials, 1) as client,
         client.export_leads(campaign_id) as rows,
     ):
         for row in rows:

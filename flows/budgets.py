@@ -1,0 +1,141 @@
+"""Spending the shared API budgets from tasks, and creating them at deploy time.
+
+Tasks open their ColdSend client with `budgeted_client(credentials, expect=N)`: it takes N
+slots of the key's budgets (blocks/budgets.py) before the first request and, when the block
+ends, the slots of any request the client made beyond them (pages, retries). `ApiSpend` does
+the same for a task that spends as it goes (job polling).
+
+`ensure_budgets_for` is the one place the limits are created from saved blocks: the deploy
+build step of deployments/prefect.yaml (`create_api_budgets`) and the CLI call it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from prefect.client.orchestration import get_client
+from prefect.exceptions import ObjectNotFound
+
+from blocks.budgets import ApiBudget, ensure_api_budgets, take_api_budget
+from blocks.coldsend import ColdSendCredentials
+from connectors.coldsend import ColdSendClient
+from flows._common import load_coldsend
+
+__all__ = ["ApiSpend", "budgeted_client", "create_api_budgets", "ensure_budgets_for"]
+
+logger = logging.getLogger("prefect_coldsend.budgets")
+
+# Whether each set of limits exists on the server, asked once per process: a missing limit
+# then costs one warning that says how to create it, not one per task.
+_exists: dict[tuple[str, ...], bool] = {}
+_exists_lock = threading.Lock()
+
+
+def _limits_exist(budgets: Sequence[ApiBudget]) -> bool:
+    names = tuple(b.name for b in budgets)
+    with _exists_lock:
+        known = _exists.get(names)
+    if known is not None:
+        return known
+    missing: list[str] = []
+    with get_client(sync_client=True) as client:
+        for name in names:
+            try:
+                client.read_global_concurrency_limit_by_name(name)
+            except ObjectNotFound:
+                missing.append(name)
+    if missing:
+        logger.warning(
+            "No shared API budget on this Prefect server (%s): requests are paced by this "
+            "process alone. Create the limits with `prefect deploy` (the create_api_budgets "
+            "build step of deployments/prefect.yaml) or flows.budgets.ensure_budgets_for().",
+            ", ".join(missing),
+        )
+    with _exists_lock:
+        _exists[names] = not missing
+    return not missing
+
+
+class ApiSpend:
+    """Slots taken from a set of budgets so far, by one task.
+
+    Args:
+        budgets: The budgets every request of this task draws on.
+    """
+
+    def __init__(self, budgets: Sequence[ApiBudget]) -> None:
+        self.budgets = tuple(budgets)
+        self.taken = 0
+        self._active: bool | None = None
+
+    def spend(self, requests: int) -> None:
+        """Wait for the budgets to allow `requests` more requests, and spend them."""
+        if requests <= 0 or not self.budgets:
+            return
+        if self._active is None:
+            self._active = _limits_exist(self.budgets)
+        if self._active:
+            take_api_budget(self.budgets, requests)
+        self.taken += requests
+
+    def settle(self, made: int) -> None:
+        """Spend the slots of requests made beyond those taken (pages, retries)."""
+        self.spend(made - self.taken)
+
+    def sleep_then_spend(self, seconds: float) -> None:
+        """A `sleep` for polling loops: each poll that follows the sleep is paid for."""
+        time.sleep(seconds)
+        self.spend(1)
+
+
+@contextmanager
+def budgeted_client(
+    credentials: ColdSendCredentials, expect: int = 1, **kwargs: Any
+) -> Iterator[ColdSendClient]:
+    """A new ColdSend client whose requests are paid for from the key's shared budgets.
+
+    Args:
+        credentials: The ColdSend credentials block.
+        expect: Requests the caller is about to make; taken before the client is handed over.
+        **kwargs: Passed to `ColdSendCredentials.get_client`.
+    """
+    spend = ApiSpend(credentials.api_budgets())
+    spend.spend(expect)
+    with credentials.get_client(**kwargs) as client:
+        try:
+            yield client
+        finally:
+            spend.settle(client.request_count)
+
+
+def ensure_budgets_for(
+    coldsend: str | None = None, *, extra: Iterable[ApiBudget] = ()
+) -> list[str]:
+    """Create or update the shared API budgets of the saved credentials; returns the limit names.
+
+    Args:
+        coldsend: A ColdSend Credentials block name (None: COLDSEND_API_KEY, then the block
+            named ``default``, as the flows resolve it).
+        extra: Further budgets to create (other accounts).
+    """
+    budgets = [*load_coldsend(coldsend).api_budgets(), *extra]
+    return ensure_api_budgets(budgets)
+
+
+def create_api_budgets(coldsend: str = "") -> dict[str, list[str]]:
+    """Deployment build step: `prefect deploy` creates the budgets of the deployed key.
+
+    In deployments/prefect.yaml::
+
+        build:
+          - flows.budgets.create_api_budgets:
+              coldsend: "{{ $COLDSEND_BLOCK }}"
+    """
+    names = ensure_budgets_for(coldsend or None)
+    print(f" > API budgets (global concurrency limits): {', '.join(names)}")
+    return {"api_budgets": names}
