@@ -102,7 +102,8 @@ class SheetsSandbox:
         self._call("PUT", "/_sandbox/faults", json=config)
 
     def stats(self) -> dict[str, int]:
-        """Requests received per ``"<METHOD> <route>"`` and in ``total``."""
+        """Requests received per ``"<METHOD> <route>"`` and in ``total``; ``rate_limited``
+        counts answers of 429 (quota spent), present once there was one."""
         return dict(self._call("GET", "/_sandbox/stats"))
 
     def reset_stats(self) -> None:

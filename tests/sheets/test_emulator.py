@@ -115,6 +115,7 @@ def test_quota_answers_429_resource_exhausted_and_window_rolls(
     sheets_sandbox: SheetsSandbox,
 ) -> None:
     sid = sheets_sandbox.create_spreadsheet("S", {"Sheet1": [["x"]]})
+    sheets_sandbox.reset_stats()
     sheets_sandbox.set_limits(reads_per_minute=2, writes_per_minute=1, window_seconds=0.3)
     sh = sheets_sandbox.client("u").open_by_key(sid)  # one read
     sh.values_get("A1")  # second read
@@ -122,6 +123,7 @@ def test_quota_answers_429_resource_exhausted_and_window_rolls(
         sh.values_get("A1")
     assert info.value.code == 429
     assert info.value.error["status"] == "RESOURCE_EXHAUSTED"
+    assert sheets_sandbox.stats()["rate_limited"] == 1  # counted, so suites can assert none
     sh.values_update("A1", params={"valueInputOption": "RAW"}, body={"values": [["y"]]})
     time.sleep(0.35)
     assert sh.values_get("A1")["values"] == [["y"]]
