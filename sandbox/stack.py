@@ -1,7 +1,7 @@
-"""All three emulators together on loopback: the demo's and `prefect-coldsend sandbox`'s backend.
+"""All four emulators together on loopback: the demo's and `prefect-coldsend sandbox`'s backend.
 
 State can live in a directory (SQLite files plus the generated credentials), so a second start
-finds the same campaigns, records and spreadsheets.
+finds the same campaigns, records, contacts and spreadsheets.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import httpx
 
 from sandbox._server import RunningServer, start_server
 from sandbox.coldsend import create_app as create_coldsend_app
+from sandbox.hubspot import create_app as create_hubspot_app
 from sandbox.salesforce import create_app as create_salesforce_app
 from sandbox.sheets import create_app as create_sheets_app
 
@@ -26,14 +27,16 @@ COLDSEND_API_PREFIX = "/api/public/v1"
 
 @dataclass
 class SandboxStack:
-    """Three running emulators and what it takes to connect to them."""
+    """Four running emulators and what it takes to connect to them."""
 
     coldsend: RunningServer
     salesforce: RunningServer
     sheets: RunningServer
+    hubspot: RunningServer
     coldsend_admin_key: str = field(repr=False)
     salesforce_client_id: str
     salesforce_client_secret: str = field(repr=False)
+    hubspot_token: str = field(repr=False)
     state_dir: Path | None = None
 
     @property
@@ -48,11 +51,18 @@ class SandboxStack:
     def sheets_url(self) -> str:
         return self.sheets.url
 
+    @property
+    def hubspot_url(self) -> str:
+        return self.hubspot.url
+
     def control(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call an emulator's ``/_sandbox/`` control surface and return the JSON answer."""
-        root = {"coldsend": self.coldsend, "salesforce": self.salesforce, "sheets": self.sheets}[
-            service
-        ].url
+        root = {
+            "coldsend": self.coldsend,
+            "salesforce": self.salesforce,
+            "sheets": self.sheets,
+            "hubspot": self.hubspot,
+        }[service].url
         with httpx.Client(timeout=120.0, trust_env=False) as http:
             response = http.request(method, f"{root}/_sandbox/{path.lstrip('/')}", **kwargs)
         response.raise_for_status()
@@ -68,12 +78,12 @@ class SandboxStack:
         return dict(self.control("coldsend", "POST", "advance", json={"steps": steps}))
 
     def set_latency(self, latency_ms: float) -> None:
-        """Inject the same latency into every API request of the three emulators."""
-        for service in ("coldsend", "salesforce", "sheets"):
+        """Inject the same latency into every API request of the four emulators."""
+        for service in ("coldsend", "salesforce", "sheets", "hubspot"):
             self.control(service, "PUT", "faults", json={"latency_ms": latency_ms})
 
     def stop(self) -> None:
-        for server in (self.coldsend, self.salesforce, self.sheets):
+        for server in (self.coldsend, self.salesforce, self.sheets, self.hubspot):
             server.stop()
 
 
@@ -81,13 +91,18 @@ def _load_secrets(state_dir: Path | None) -> dict[str, str]:
     generated = {
         "coldsend_admin_key": "cs_live_" + secrets.token_urlsafe(24),
         "salesforce_client_secret": secrets.token_urlsafe(24),
+        "hubspot_token": "pat-sandbox-" + secrets.token_urlsafe(24),
     }
     if state_dir is None:
         return generated
     path = state_dir / "sandbox-credentials.json"
     if path.exists():
         stored = json.loads(path.read_text(encoding="utf-8"))
-        return {**generated, **stored}
+        merged = {**generated, **stored}
+        if merged != stored:
+            # A state directory from before an emulator was added: keep its new secret too.
+            path.write_text(json.dumps(merged, indent=2), encoding="utf-8")
+        return merged
     path.write_text(json.dumps(generated, indent=2), encoding="utf-8")
     path.chmod(0o600)
     return generated
@@ -101,12 +116,13 @@ def start_stack(
     coldsend_per_minute: int = 100,
     coldsend_per_hour: int = 1000,
 ) -> SandboxStack:
-    """Start the ColdSend, Salesforce and Sheets emulators in background threads.
+    """Start the ColdSend, Salesforce, Sheets and HubSpot emulators in background threads.
 
     Args:
         state_dir: Keep state here across restarts (in memory when None).
         host: Interface to bind (loopback by default).
-        port: ColdSend's port; Salesforce and Sheets take the next two. 0 picks free ports.
+        port: ColdSend's port; Salesforce, Sheets and HubSpot take the next three. 0 picks
+            free ports.
         coldsend_per_minute / coldsend_per_hour: ColdSend's rate limits (the real ones by default).
     """
     if state_dir is not None:
@@ -126,9 +142,10 @@ def start_stack(
         db_path=db("salesforce.db"), client_secret=creds["salesforce_client_secret"]
     )
     sheets_app = create_sheets_app(db_path=db("sheets.db"))
+    hubspot_app = create_hubspot_app(db_path=db("hubspot.db"), token=creds["hubspot_token"])
     started: list[RunningServer] = []
     try:
-        for offset, app in enumerate((coldsend_app, salesforce_app, sheets_app)):
+        for offset, app in enumerate((coldsend_app, salesforce_app, sheets_app, hubspot_app)):
             started.append(start_server(app, host=host, port=port + offset if port else 0))
     except BaseException:
         for server in started:
@@ -138,8 +155,10 @@ def start_stack(
         coldsend=started[0],
         salesforce=started[1],
         sheets=started[2],
+        hubspot=started[3],
         coldsend_admin_key=creds["coldsend_admin_key"],
         salesforce_client_id="sandbox-client",
         salesforce_client_secret=creds["salesforce_client_secret"],
+        hubspot_token=creds["hubspot_token"],
         state_dir=state_dir,
     )

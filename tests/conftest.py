@@ -18,6 +18,7 @@ for _name in ("COLDSEND_API_KEY", "COLDSEND_BASE_URL"):
 # saved blocks on a Prefect test server) for flow-level tests.
 pytest_plugins = [
     "sandbox.coldsend.fixtures",
+    "sandbox.hubspot.fixtures",
     "sandbox.salesforce.fixtures",
     "sandbox.sheets.fixtures",
     "tests._stack",
