@@ -41,10 +41,12 @@ def _parser() -> argparse.ArgumentParser:
         "--fresh", action="store_true", help="forget the sandboxes' state from earlier runs"
     )
 
-    sandbox = sub.add_parser("sandbox", help="serve the ColdSend, Salesforce and Sheets sandboxes")
+    sandbox = sub.add_parser(
+        "sandbox", help="serve the ColdSend, Salesforce, Sheets and HubSpot sandboxes"
+    )
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument(
-        "--port", type=int, default=8765, help="ColdSend port; Salesforce +1, Sheets +2"
+        "--port", type=int, default=8765, help="ColdSend port; Salesforce +1, Sheets +2, HubSpot +3"
     )
     sandbox.add_argument(
         "--db",
@@ -179,6 +181,8 @@ def _run_sandbox(args: argparse.Namespace) -> int:
     print(f"  Salesforce client id     {stack.salesforce_client_id}")
     print(f"  Salesforce client secret {stack.salesforce_client_secret}")
     print(f"  Google Sheets base URL   {stack.sheets_url}")
+    print(f"  HubSpot base URL         {stack.hubspot_url}")
+    print(f"  HubSpot access token     {stack.hubspot_token}")
     print("  Control surfaces: <each URL>/_sandbox/ (keys, seed, advance, faults, stats)")
     sys.stdout.flush()
     try:

@@ -89,7 +89,8 @@ def load_lead_store(name: str | LeadStore) -> LeadStore:
     if "/" not in name:
         raise ConfigurationError(
             f"Lead store {name!r} must be written as '<block type>/<block name>', for example "
-            "'salesforce-leads/acme', 'google-sheet-leads/events' or 'csv-file-leads/import'."
+            "'salesforce-leads/acme', 'hubspot-contacts/acme', 'google-sheet-leads/events' or "
+            "'csv-file-leads/import'."
         )
     try:
         block = Block.load(name)
@@ -98,7 +99,7 @@ def load_lead_store(name: str | LeadStore) -> LeadStore:
     if not isinstance(block, LeadStore):
         raise ConfigurationError(
             f"Block {name!r} is a {type(block).__name__}, not a lead store (Salesforce Leads, "
-            "Google Sheet Leads or CSV File Leads)."
+            "HubSpot Contacts, Google Sheet Leads or CSV File Leads)."
         )
     return block
 
