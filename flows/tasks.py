@@ -18,7 +18,6 @@ from connectors.coldsend import (
     APIStatusError,
     CampaignSummary,
     CsvPart,
-    RateLimitError,
     UploadIncomplete,
     UploadJobFailed,
     UploadJobTimedOut,
@@ -28,6 +27,7 @@ from connectors.coldsend import (
     wait_for_upload_job,
 )
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
+from connectors.retry import client_retried
 from connectors.salesforce import SalesforceBudgetExceeded
 from flows._common import scopes_checked, verify_scopes
 from flows.budgets import ApiSpend, budgeted_client
@@ -53,13 +53,19 @@ class FinalError(RuntimeError):
 
 
 def retry_unless_client_error(task: Any, task_run: Any, state: State[Any]) -> bool:
-    """Task retry condition: retry coarse failures, never a 4xx the client already judged final.
+    """Task retry condition: retry coarse failures only, never what a client already retried.
+
+    One retry layer per request (design principle 7): a 429, 5xx or connection failure the
+    connector's client judged transient was already retried there (`client_retried`), so a
+    task retry would only multiply its attempts (a whole CSV part re-sent six more times).
+    A 4xx is final. What is left for a task retry is what no client could retry: e.g. a 5xx
+    on a request unsafe to repeat, which the task may redo after reconciling.
 
     A plain module-level function on purpose: Prefect 3.8 ignores partials and callable objects.
     """
     exc = state.result(raise_on_failure=False)
-    if isinstance(exc, RateLimitError) and (exc.retry_after or 0) > 120:
-        return False  # the hourly budget is spent: a retry within seconds meets the same 429
+    if isinstance(exc, BaseException) and client_retried(exc):
+        return False
     if isinstance(exc, APIStatusError):
         return exc.status_code == 429 or exc.status_code >= 500
     if isinstance(exc, APIConnectionError):

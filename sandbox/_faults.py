@@ -39,6 +39,10 @@ class FaultConfig(BaseModel):
     )
     seed: int = 0
     path_prefix: str = Field(default="", description="Only requests under this path are faulted.")
+    methods: list[str] = Field(
+        default_factory=list,
+        description="Only requests with one of these methods are faulted; empty means all.",
+    )
 
 
 class FaultInjector:
@@ -72,6 +76,7 @@ class FaultInjector:
             scope["type"] != "http"
             or path.startswith(self.control_prefix)
             or not path.startswith(cfg.path_prefix)
+            or (cfg.methods and scope.get("method", "") not in {m.upper() for m in cfg.methods})
         ):
             await self.app(scope, receive, send)
             return

@@ -1,7 +1,7 @@
 """The typed, synchronous ColdSend API client: every public v1 endpoint, retries and pacing.
 
 One `ColdSendClient` wraps one `httpx.Client`. Each call validates its input with the
-request models, sends it (pacing under the rate limit, retrying what `retry.should_retry`
+request models, sends it (pacing under the rate limit, retrying what `connectors.retry`
 allows) and returns a response model, or raises one `errors` class per failure.
 """
 
@@ -70,8 +70,8 @@ from connectors.coldsend.models import (
     Variant,
 )
 from connectors.coldsend.pacing import Pacer
-from connectors.coldsend.retry import retry_delay, should_retry
 from connectors.leads import LeadStatus
+from connectors.retry import Failure, Retrying, RetryPolicy, Transport
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -214,14 +214,55 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+"""Methods whose repetition has the effect of a single call (RFC 9110 section 9.2.2)."""
+
+_TRANSPORT_KINDS: tuple[tuple[type[httpx.TransportError], Transport], ...] = (
+    # Nothing reached the server: safe to send again whatever the request.
+    (httpx.ConnectError, Transport.CONNECT),
+    (httpx.ConnectTimeout, Transport.CONNECT),
+    (httpx.PoolTimeout, Transport.CONNECT),
+    # Sent (maybe partly) and the answer lost: the server may have acted on it.
+    (httpx.ReadError, Transport.LOST),
+    (httpx.ReadTimeout, Transport.LOST),
+    (httpx.WriteError, Transport.LOST),
+    (httpx.WriteTimeout, Transport.LOST),
+    (httpx.RemoteProtocolError, Transport.LOST),
+    (httpx.CloseError, Transport.LOST),
+)
+
+
+class _ErrorAnswer(Exception):
+    """An error response, raised inside the retry loop so every failure is an exception."""
+
+    def __init__(self, response: httpx.Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+def _classify(exc: Exception) -> Failure | None:
+    """The retry layer's view of one failed attempt (None: not a request failure)."""
+    if isinstance(exc, _ErrorAnswer):
+        return Failure(status=exc.response.status_code, headers=exc.response.headers)
+    if isinstance(exc, httpx.TransportError):
+        for cls, kind in _TRANSPORT_KINDS:
+            if isinstance(exc, cls):
+                return Failure(transport=kind)
+        # UnsupportedProtocol, LocalProtocolError, ProxyError, DecodingError...: a retry would
+        # fail the same way.
+        return Failure(transport=Transport.FATAL)
+    return None
+
+
 class ColdSendClient:
     """Synchronous client of the ColdSend public API v1.
 
-    Retries up to `max_retries` times with capped, jittered exponential backoff, waiting for
-    ``Retry-After`` or ``X-RateLimit-Reset`` when given: 429 answers and connect failures
-    always; 5xx answers and lost answers only for requests that are safe to repeat (GET, PUT,
-    DELETE, and a CSV upload with ``duplicate_action="skip"``), because the server may have
-    acted on them. With `pacing` it spreads requests so the per-key limits are not hit. Not
+    Retries in the one retry layer (`connectors.retry`, policy in `retry_policy`) up to
+    `max_retries` times with capped, jittered exponential backoff, waiting for
+    ``Retry-After`` or ``X-RateLimit-Reset`` when given: 429 answers always; 5xx answers and
+    lost answers only for requests that are safe to repeat (GET, PUT, DELETE, and a CSV upload
+    with ``duplicate_action="skip"``), because the server may have acted on them; a refused or
+    unreachable server twice at most, so a wrong URL fails within seconds. With `pacing` it spreads requests so the per-key limits are not hit. Not
     thread-safe: use one client per thread.
 
     Args:
@@ -281,10 +322,11 @@ class ColdSendClient:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self.stats = ClientStats()
-        self._sleep = sleep
         self._clock = clock
         self._rng = rng or random.Random()
         self._pacer = Pacer(clock=clock, sleep=sleep, max_wait=max_retry_wait, enabled=pacing)
+        self.retry_policy = RetryPolicy(max_retries=max_retries, max_wait=max_retry_wait)
+        self._retrying = Retrying(self.retry_policy, sleep=sleep, clock=clock, rng=self._rng)
         self._http = httpx.Client(
             base_url=self.base_url + "/",
             timeout=timeout,
@@ -336,66 +378,60 @@ class ColdSendClient:
         stream: bool = False,
     ) -> httpx.Response:
         """Send with pacing and retries; return a 2xx response or raise the matching error."""
-        attempt = 0
-        while True:
+        info = RequestInfo(method, str(self._http.build_request(method, path, params=params).url))
+
+        def attempt() -> httpx.Response:
+            # Built afresh each time: a multipart body is a stream that one send consumes.
             request = self._http.build_request(
                 method, path, params=params, json=json, files=files, data=data
             )
-            info = RequestInfo(method, str(request.url))
             self.stats.paced_seconds += self._pacer.before_request()
             self.stats.requests += 1
-            response: httpx.Response | None = None
-            error: httpx.TransportError | None = None
-            try:
-                response = self._http.send(request, stream=stream)
-                if stream and not response.is_success:
-                    try:
-                        response.read()  # the error body, for the exception
-                    finally:
-                        response.close()
-            except httpx.TransportError as exc:
-                error, response = exc, None
+            response = self._http.send(request, stream=stream)
+            if stream and not response.is_success:
+                try:
+                    response.read()  # the error body, for the exception
+                finally:
+                    response.close()
+            if response.is_success:
+                self._pacer.observe(response.headers)
+                return response
+            if response.status_code == 429:
+                # The retry policy honours a 429's own headers; the pacer would only double
+                # the wait.
+                self.stats.rate_limited += 1
             else:
-                if response.is_success:
-                    self._pacer.observe(response.headers)
-                    return response
-                if response.status_code == 429:
-                    # The retry policy honours a 429's own headers; the pacer would only
-                    # double the wait.
-                    self.stats.rate_limited += 1
-                else:
-                    self._pacer.observe(response.headers)
-            status = response.status_code if response is not None else None
-            if should_retry(
-                status=status,
-                error=error,
-                method=method,
-                attempt=attempt,
-                max_retries=self.max_retries,
-                replay_safe=replay_safe,
-            ):
-                delay = retry_delay(
-                    attempt=attempt,
-                    headers=response.headers if response is not None else {},
-                    now=self._clock(),
-                    rng=self._rng,
-                    status=status,
-                )
-                if delay <= self.max_retry_wait:
-                    logger.info(
-                        "ColdSend %s answered %s; retry %d of %d in %.2f s",
-                        info,
-                        status if status is not None else type(error).__name__,
-                        attempt + 1,
-                        self.max_retries,
-                        delay,
-                    )
-                    self._sleep(delay)
-                    self.stats.retries += 1
-                    self.stats.retry_wait_seconds += delay
-                    attempt += 1
-                    continue
-            raise self._error(info, response, error, attempt)
+                self._pacer.observe(response.headers)
+            raise _ErrorAnswer(response)
+
+        def on_retry(failure: Failure, retry: int, delay: float) -> None:
+            what = failure.status if failure.status is not None else failure.transport
+            logger.info(
+                "ColdSend %s answered %s; retry %d of %d in %.2f s",
+                info,
+                what,
+                retry,
+                self.max_retries,
+                delay,
+            )
+            self.stats.retries += 1
+            self.stats.retry_wait_seconds += delay
+
+        def give_up(exc: Exception, failure: Failure, attempts: int) -> BaseException:
+            if isinstance(exc, _ErrorAnswer):
+                return self._error(info, exc.response, None, attempts - 1)
+            assert isinstance(exc, httpx.TransportError)
+            return self._error(info, None, exc, attempts - 1)
+
+        return self._retrying.run(
+            attempt,
+            classify=_classify,
+            replay_safe=method.upper() in IDEMPOTENT_METHODS
+            if replay_safe is None
+            else replay_safe,
+            give_up=give_up,
+            on_retry=on_retry,
+        )
 
     def _error(
         self,
@@ -409,6 +445,7 @@ class ColdSendClient:
             exc = error_for_response(response, request=info, now=self._clock())
             if tries:
                 exc.args = (str(exc) + f" ({tries.strip()})",)
+            exc.__cause__ = None
             return exc
         assert error is not None
         cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError

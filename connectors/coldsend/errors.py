@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from connectors.coldsend.retry import header_reset_wait, header_retry_after
+from connectors.retry import header_reset_wait, header_retry_after
 
 if TYPE_CHECKING:
     from connectors.coldsend.models import UploadJob, UploadJobStatus

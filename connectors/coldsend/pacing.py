@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from connectors.coldsend.retry import header_reset_wait
+from connectors.retry import header_reset_wait
 
 __all__ = ["Pacer", "RateLimitState", "pacing_delay", "parse_rate_limit"]
 

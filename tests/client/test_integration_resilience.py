@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -15,6 +16,7 @@ from connectors.coldsend import (
     upload_leads,
 )
 from connectors.leads import Lead
+from connectors.retry import client_retried
 from sandbox.coldsend.fixtures import ColdSendControl
 
 
@@ -177,3 +179,24 @@ def test_slow_server_ends_in_timeout_error(coldsend_sandbox: ColdSendControl) ->
         pytest.raises(APITimeoutError),
     ):
         client.list_campaigns()
+
+
+def test_a_closed_port_fails_within_seconds_and_says_so() -> None:
+    # A refused connection is a wrong URL or a stopped server far more often than a blip: two
+    # short retries, then a clear error (before: 6 attempts and up to 15 s of backoff).
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    with (
+        ColdSendClient(
+            "cs_live_closed-port",
+            base_url=f"http://127.0.0.1:{port}/api/public/v1",
+            sleep=waits.append,
+        ) as client,
+        pytest.raises(APIConnectionError, match="after 3 attempts: ConnectError") as caught,
+    ):
+        client.list_campaigns()
+    assert client.request_count == 3 and len(waits) == 2
+    assert sum(waits) <= 1.5  # full jitter under ceilings of 0.5 s and 1 s
+    assert client_retried(caught.value)  # so no Prefect task retry repeats it

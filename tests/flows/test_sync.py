@@ -296,6 +296,36 @@ def test_a_failed_upload_job_fails_the_run_and_the_rerun_completes(
     assert sorted(stack.campaign_emails(campaign_id)) == sorted(r[0] for r in lead_rows(40))
 
 
+def test_a_part_the_server_keeps_refusing_is_sent_by_one_retry_layer_only(
+    stack: Stack, tmp_path: Path
+) -> None:
+    # Principle 7: the client retries the 500s (the upload is safe to repeat with
+    # duplicate_action=skip); the task must not retry the whole budget again on top.
+    store = stack.csv_store(write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(30)]))
+    campaign_id = stack.new_campaign()
+    stack.coldsend.set_faults(
+        error_rate=1.0,
+        error_statuses=[500],
+        path_prefix=f"/api/public/v1/campaigns/{campaign_id}/leads",
+        methods=["POST"],
+    )
+    stack.coldsend.reset_stats()
+
+    run = run_flow(
+        sync_leads_to_campaign,
+        campaign_id=campaign_id,
+        lead_store=store,
+        coldsend=stack.coldsend_block,
+    )
+
+    stack.coldsend.set_faults()
+    assert run.state.is_failed()
+    assert "500" in str(run.state.message) and "after 6 attempts" in str(run.state.message)
+    assert uploads(stack) == 6  # 1 + the client's 5 retries; before: 12 (6 per task attempt)
+    [upload_task] = [t for t in task_runs(run.flow_run_id) if t.name.startswith("Upload leads")]
+    assert upload_task.run_count == 1
+
+
 def test_a_campaign_that_cannot_take_leads_fails_before_reading(
     stack: Stack, tmp_path: Path
 ) -> None:
