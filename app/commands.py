@@ -1,0 +1,203 @@
+"""`prefect-coldsend validate | plan | run | deploy`: the commands over a sync definitions file."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+from typing import Any
+
+from app.definitions import Definitions, DefinitionsError, SyncDefinition, load_definitions
+
+__all__ = ["deploy", "plan", "run", "validate"]
+
+REJECT_REASONS_SHOWN = 10
+
+
+def validate(args: argparse.Namespace) -> int:
+    definitions = load_definitions(args.file)
+    for sync in definitions.syncs:
+        print(f"ok  {sync.name}: {_describe(definitions, sync)}")
+    print(f"{args.file}: {len(definitions.syncs)} sync(s) valid")
+    return 0
+
+
+def _describe(definitions: Definitions, sync: SyncDefinition) -> str:
+    source = sync.source
+    if source.block:
+        what = source.block
+    elif source.csv:
+        what = f"CSV {source.csv.path}"
+    elif source.sheet:
+        what = f"sheet {source.sheet.spreadsheet_id}/{source.sheet.worksheet}"
+    else:
+        assert source.salesforce is not None
+        what = f"Salesforce {source.salesforce.object}"
+    ref = sync.campaign
+    if ref.id:
+        campaign = f"campaign {ref.id}"
+    else:
+        campaign = f"campaign {definitions.campaign_spec(sync).name!r}"
+    return f"{what} -> {campaign}" + (", launched when ready" if sync.launch else "")
+
+
+def _campaign_id(definitions: Definitions, sync: SyncDefinition, *, create: bool) -> str | None:
+    """The sync's campaign id; a spec's campaign is ensured (`create`) or only looked up."""
+    ref = sync.campaign
+    if ref.id:
+        return ref.id
+    spec = definitions.campaign_spec(sync)
+    coldsend = definitions.coldsend(sync)
+    if create:
+        from flows.campaigns import ensure_campaign
+
+        return ensure_campaign(spec, coldsend=coldsend)
+    from flows._common import load_coldsend
+
+    with load_coldsend(coldsend).get_client() as client:
+        for campaign in client.iter_campaigns(search=spec.name):
+            if campaign.name == spec.name:
+                return campaign.campaign_id
+    return None
+
+
+def _reject_reasons(path: str | None) -> list[str]:
+    if not path or not Path(path).is_file():
+        return []
+    with Path(path).open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    shown = []
+    for row in rows[:REJECT_REASONS_SHOWN]:
+        where = f"row {row['row']}" if row.get("row") else (row.get("record") or "?")
+        shown.append(f"{where}: {row.get('reason', '')}")
+    if len(rows) > REJECT_REASONS_SHOWN:
+        shown.append(f"... and {len(rows) - REJECT_REASONS_SHOWN} more in {path}")
+    return shown
+
+
+def _source_preview(store: Any) -> tuple[int, int, list[str]]:
+    """For a campaign that does not exist yet: read the source only (valid, rejected, reasons)."""
+    from connectors.leads import Lead
+
+    valid = rejected = 0
+    reasons: list[str] = []
+    for item in store.lead_source().read():
+        if isinstance(item, Lead):
+            valid += 1
+        else:
+            rejected += 1
+            if len(reasons) < REJECT_REASONS_SHOWN:
+                reasons.append(f"{item.where()}: {item.reason}")
+    return valid, rejected, reasons
+
+
+def plan(args: argparse.Namespace) -> int:
+    """A dry run of every sync: what it would upload, update, delete and reject. No change."""
+    from flows._common import load_lead_store
+    from flows.sync import sync_leads_to_campaign
+
+    definitions = load_definitions(args.file)
+    for sync in definitions.select(args.sync):
+        store = definitions.lead_store(sync)
+        campaign_id = _campaign_id(definitions, sync, create=False)
+        print(f"sync {sync.name}: {_describe(definitions, sync)}")
+        if campaign_id is None:
+            spec = definitions.campaign_spec(sync)
+            valid, rejected, reasons = _source_preview(load_lead_store(store))
+            print(f"  campaign {spec.name!r} does not exist yet: would be created")
+            print(f"  new: {valid}  rejected: {rejected}")
+            for reason in reasons:
+                print(f"    rejected {reason}")
+            continue
+        report = sync_leads_to_campaign(
+            campaign_id=campaign_id,
+            lead_store=store,
+            coldsend=definitions.coldsend(sync),
+            suppression_list=list(sync.suppress),
+            dry_run=True,
+        )
+        counts = report.model_dump()
+        line = (
+            f"  new: {report.to_upload}  already in campaign: {report.already_in_campaign}  "
+            f"rejected: {report.rejected}  suppressed: {report.suppressed}"
+        )
+        for action in ("updated", "deleted", "opted_out", "departed"):
+            if isinstance(counts.get(action), int):
+                line += f"  {action}: {counts[action]}"
+        print(line)
+        if report.columns:
+            fed = ", ".join(f"{k} <- {v!r}" for k, v in report.columns.items())
+            print(f"  columns: {fed}; unused: {', '.join(report.unused_columns) or 'none'}")
+        for reason in _reject_reasons(report.rejects_csv):
+            print(f"    rejected {reason}")
+    print("plan: nothing was changed")
+    return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen syncs once: ensure the campaign, sync, launch when asked, write back."""
+    from flows.campaigns import launch_campaign_when_ready
+    from flows.sync import sync_leads_to_campaign
+    from flows.write_back import write_back_statuses
+
+    definitions = load_definitions(args.file)
+    for sync in definitions.select(args.sync):
+        store = definitions.lead_store(sync)
+        coldsend = definitions.coldsend(sync)
+        campaign_id = _campaign_id(definitions, sync, create=True)
+        assert campaign_id is not None
+        report = sync_leads_to_campaign(
+            campaign_id=campaign_id,
+            lead_store=store,
+            coldsend=coldsend,
+            suppression_list=list(sync.suppress),
+        )
+        print(
+            f"sync {sync.name}: campaign {campaign_id}: read {report.read}, uploaded "
+            f"{report.uploaded}, already in campaign {report.already_in_campaign}, rejected "
+            f"{report.rejected}, suppressed {report.suppressed}"
+        )
+        if report.unused_columns:
+            print(f"  unused columns: {', '.join(report.unused_columns)}")
+        if sync.launch and (report.uploaded or report.campaign_status == "DRAFT"):
+            launched = launch_campaign_when_ready(
+                campaign_id=campaign_id, coldsend=coldsend, job_ids=report.job_ids
+            )
+            print(f"  launch: {launched.status}")
+        if args.write_back and sync.write_back.enabled:
+            back = write_back_statuses(campaign_id=campaign_id, lead_store=store, coldsend=coldsend)
+            print(f"  write-back: {back.written} written, {back.unchanged} unchanged")
+    return 0
+
+
+def deploy(args: argparse.Namespace) -> int:
+    """Create or update each sync's deployments on a work pool (refusing invalid syncs)."""
+    from app.serve import deployments_for
+
+    definitions = load_definitions(args.file)
+    chosen = definitions.select(args.sync)
+    pool = args.pool or definitions.parsed.work_pool.name
+    _require_pool(pool)
+    planned = [(sync, deployments_for(definitions, sync, save_inline=True)) for sync in chosen]
+    for sync, deployments in planned:
+        for deployment in deployments:
+            deployment_id = deployment.apply(work_pool_name=pool)
+            print(f"deployed {deployment.flow_name}/{deployment.name} ({deployment_id})")
+        print(f"sync {sync.name}: {len(deployments)} deployment(s) on work pool {pool!r}")
+    return 0
+
+
+def _require_pool(pool: str) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_work_pool(pool)
+        except ObjectNotFound:
+            raise DefinitionsError(
+                [
+                    f"no work pool {pool!r} on the Prefect server: create it (prefect work-pool "
+                    f"create {pool} --type process) or name another with --pool"
+                ]
+            ) from None
