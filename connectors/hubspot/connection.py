@@ -21,13 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
 import urllib3
 from hubspot import HubSpot
 from pydantic import SecretStr
 from urllib3.util.retry import Retry
 
-from connectors.coldsend.retry import retry_delay, should_retry
 from connectors.hubspot.errors import (
     HubSpotApiError,
     HubSpotAuthError,
@@ -39,6 +37,7 @@ from connectors.hubspot.errors import (
     HubSpotValidationError,
 )
 from connectors.hubspot.pacing import HubSpotLimits, RollingWindow
+from connectors.retry import Failure, RetryPolicy, Transport, retry_delay, should_retry
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -361,14 +360,13 @@ class HubSpotConnection:
                     self.rate_limited += 1
                 if isinstance(parsed, dict) and parsed.get("policyName") == "DAILY":
                     raise translate_error(status, body, what=what)
-            retry = should_retry(
+            policy = RetryPolicy(max_retries=self.max_retries, max_wait=self.max_wait)
+            failure = Failure(
                 status=status,
-                error=_as_transport_error(error),
-                method="GET" if replay_safe else "POST",
-                attempt=attempt,
-                max_retries=self.max_retries,
-                replay_safe=replay_safe,
+                headers=headers,
+                transport=_transport(error) if status is None else None,
             )
+            retry = should_retry(policy, failure, retries=attempt, replay_safe=replay_safe)
             if not retry:
                 if status is None:
                     raise HubSpotConnectionError(
@@ -380,11 +378,7 @@ class HubSpotConnection:
                 wait = rate_limit_wait(headers, parsed, default=1.0) + self._rng.uniform(0, 0.1)
             else:
                 wait = retry_delay(
-                    attempt=attempt,
-                    headers=headers,
-                    now=self._wall(),
-                    rng=self._rng,
-                    status=status,
+                    policy, failure, retries=attempt, now=self._wall(), rng=self._rng
                 )
             if wait > self.max_wait:
                 if status is None:
@@ -422,10 +416,8 @@ class HubSpotConnection:
         return self._properties
 
 
-def _as_transport_error(error: Exception | None) -> Exception | None:
+def _transport(error: Exception | None) -> Transport:
     """The shared policy's view of a urllib3 failure: connect failures were never sent."""
-    if error is None:
-        return None
     if isinstance(error, _NOT_SENT) or isinstance(getattr(error, "reason", None), _NOT_SENT):
-        return httpx.ConnectError(str(type(error).__name__))
-    return httpx.ReadError(str(type(error).__name__))
+        return Transport.CONNECT
+    return Transport.LOST
