@@ -326,6 +326,7 @@ class HubSpotConnection:
             status: int | None = None
             headers: Mapping[str, str] = {}
             body: Any = None
+            raw: bytes = b""
             error: Exception | None = None
             try:
                 with self._lock:
@@ -333,9 +334,8 @@ class HubSpotConnection:
                 response = call(
                     *args, _preload_content=False, _request_timeout=self.timeout, **kwargs
                 )
-                status = int(response.status)
-                headers = response.headers
-                raw = response.data
+                raw = response.data  # a body cut short raises here, before status is set
+                status, headers = int(response.status), response.headers
             except urllib3.exceptions.HTTPError as exc:
                 error = exc
             except Exception as exc:

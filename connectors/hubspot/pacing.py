@@ -118,7 +118,7 @@ class RollingWindow:
             if maximum is not None and maximum > 0:
                 self.limit = min(self.configured_limit, maximum)
             if interval is not None and interval > 0:
-                self.window = max(self.window, interval / 1000)
+                self.window = interval / 1000
             if remaining is None:
                 return
             now = self._clock()

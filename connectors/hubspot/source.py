@@ -28,7 +28,14 @@ from typing import Any
 from connectors.hubspot.connection import HubSpotConnection, PropertyInfo
 from connectors.hubspot.errors import HubSpotApiError, HubSpotFilterError
 from connectors.hubspot.filters import Filter, search_filters
-from connectors.leads import FieldMapping, Lead, LeadBuilder, MappingError, Reject
+from connectors.leads import (
+    FieldMapping,
+    Lead,
+    LeadBuilder,
+    MappingError,
+    Reject,
+    ResolvedMapping,
+)
 
 __all__ = [
     "DEFAULT_MAPPING",
@@ -122,6 +129,7 @@ class HubSpotContactSource:
         self.page_size = page_size
         self._clock = clock
         self.high_water_mark: datetime | None = None
+        self.resolved_mapping: ResolvedMapping | None = None
         self.last_read_api: str | None = None
         self.searches = 0
 
@@ -146,6 +154,11 @@ class HubSpotContactSource:
         resolved = self.mapping.resolve(list(props), source="HubSpot contacts")
         opt_out = self._opt_out_columns(props)
         resolved = resolved.with_opt_out(opt_out)
+        # An account's other properties are not columns someone exported and forgot: none is
+        # reported unused.
+        self.resolved_mapping = ResolvedMapping(
+            resolved.columns, resolved.opt_out, recognised=resolved.recognised
+        )
         fetch = [c for c in resolved.source_columns if c != NON_MARKETING]
         if self.non_marketing_opted_out:
             fetch.append("hs_marketable_status")
