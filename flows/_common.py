@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import cast
@@ -11,14 +10,9 @@ from prefect.blocks.core import Block
 
 from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
-from connectors.coldsend import (
-    BadRequestError,
-    ColdSendClient,
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
-    UnprocessableEntityError,
-)
+from connectors.coldsend import ColdSendClient, PermissionDeniedError
+from connectors.coldsend.scopes import NIL_CAMPAIGN, scope_granted
+from connectors.coldsend.scopes import verify_scopes as probe_scopes
 from flows.scopes import scopes_for
 
 __all__ = [
@@ -106,10 +100,6 @@ def load_lead_store(name: str | LeadStore) -> LeadStore:
 
 # -- least privilege -------------------------------------------------------------------------
 
-# A campaign id that never exists: probes against it can change nothing whatever they send.
-NIL_CAMPAIGN = "00000000-0000-0000-0000-000000000000"
-_LEGACY_WRITE_ACTIONS = frozenset({"create", "update", "delete", "pause", "activate"})
-
 
 class MissingScopes(ConfigurationError):
     """The ColdSend API key lacks scopes a flow needs; raised before the flow changes anything.
@@ -128,17 +118,6 @@ class MissingScopes(ConfigurationError):
             f"{', '.join(granted) or 'none'}). Add them to the key in ColdSend, or use a key "
             "that has them."
         )
-
-
-def scope_granted(granted: Iterable[str], required: str) -> bool:
-    """Whether `granted` covers `required`: exact, ``*``, ``resource:all`` or legacy ``:write``."""
-    have = set(granted)
-    if required in have or "*" in have:
-        return True
-    resource, _, action = required.partition(":")
-    if f"{resource}:all" in have:
-        return True
-    return action in _LEGACY_WRITE_ACTIONS and f"{resource}:write" in have
 
 
 def missing_scopes_error(flow: str, denied: PermissionDeniedError) -> MissingScopes:
@@ -161,51 +140,9 @@ def scopes_checked(flow: str) -> Iterator[None]:
         raise missing_scopes_error(flow, exc) from None
 
 
-def _probe(client: ColdSendClient, scope: str) -> bool:
-    """Send the cheapest request that needs `scope` and cannot change anything.
-
-    ColdSend checks scopes before validating the request or looking the campaign up, so
-    against `NIL_CAMPAIGN` a granted scope answers 404 and a missing one 403. Returns False
-    for scopes without such a request (``campaigns:create``: the create itself is then the
-    first change, and its 403 still comes before any).
-    """
-    try:
-        if scope == "leads:create":
-            client.add_lead(NIL_CAMPAIGN, email="scope-check@example.invalid")
-        elif scope == "campaigns:update":
-            client.update_campaign(NIL_CAMPAIGN, name="scope check (never created)")
-        elif scope == "leads:read":
-            client.get_upload_job(NIL_CAMPAIGN, NIL_CAMPAIGN)
-        elif scope == "campaigns:read":
-            client.list_campaigns(limit=1)
-        elif scope == "sender_accounts:read":
-            client.list_inboxes(limit=1)
-        else:
-            return False
-    except (NotFoundError, BadRequestError, UnprocessableEntityError, ConflictError):
-        pass
-    return True
-
-
-# Scopes a key was seen to have, by key fingerprint: the stages of one pipeline run (and
-# back-to-back runs in one process) do not probe the same scope twice. Short-lived, because
-# a key's scopes can be changed in ColdSend at any time.
-_VERIFIED: dict[tuple[str, str], float] = {}
-REMEMBER_SCOPES_SECONDS = 600.0
-
-
 def verify_scopes(client: ColdSendClient, flow: str, scopes: Iterable[str]) -> None:
-    """Probe each of `scopes` (see `_probe`); raise `MissingScopes` for `flow` at the first 403.
-
-    The first 403 carries the key's granted scopes, so the error names every scope `flow`
-    lacks, not only the one probed. A scope probed successfully in the last
-    `REMEMBER_SCOPES_SECONDS` for the same key is not probed again.
-    """
-    now = time.monotonic()
+    """Probe each of `scopes` (`connectors.coldsend.scopes`); raise `MissingScopes` for `flow`
+    at the first 403, naming every scope `flow` lacks, not only the one probed. A scope seen
+    granted in the last ten minutes for the same key is not probed again."""
     with scopes_checked(flow):
-        for scope in sorted(scopes):
-            remembered = (client.key_fingerprint, scope)
-            if now - _VERIFIED.get(remembered, -REMEMBER_SCOPES_SECONDS) < REMEMBER_SCOPES_SECONDS:
-                continue
-            if _probe(client, scope):
-                _VERIFIED[remembered] = now
+        probe_scopes(client, scopes)

@@ -33,6 +33,7 @@ from connectors.coldsend.errors import (
     APIStatusError,
     APITimeoutError,
     InvalidRequestError,
+    NotFoundError,
     RequestInfo,
     UploadTooLarge,
     error_for_response,
@@ -84,7 +85,8 @@ __all__ = [
 
 logger = logging.getLogger("connectors.coldsend")
 
-DEFAULT_BASE_URL: Final = "https://api.coldsend.pro/api/public/v1"
+API_PATH: Final = "/api/public/v1"
+DEFAULT_BASE_URL: Final = "https://api.coldsend.pro" + API_PATH
 DEFAULT_TIMEOUT: Final = httpx.Timeout(connect=10.0, read=60.0, write=120.0, pool=30.0)
 """Per phase: a 50 MB upload needs a long write; a stuck server must not hold a run forever."""
 
@@ -445,14 +447,31 @@ class ColdSendClient:
             exc = error_for_response(response, request=info, now=self._clock())
             if tries:
                 exc.args = (str(exc) + f" ({tries.strip()})",)
+            if isinstance(exc, NotFoundError) and not self.base_url.endswith(API_PATH):
+                exc.args = (str(exc) + self._prefix_hint(),)
             exc.__cause__ = None
             return exc
         assert error is not None
         cls = APITimeoutError if isinstance(error, httpx.TimeoutException) else APIConnectionError
         what = "timed out" if cls is APITimeoutError else "failed"
-        result = cls(f"{info} {what}{tries}: {type(error).__name__}: {error}", request=info)
+        message = f"{info} {what}{tries}: {type(error).__name__}: {error}"
+        if isinstance(error, httpx.ConnectError):
+            origin = httpx.URL(self.base_url).copy_with(path="/", query=None)
+            message += (
+                f". Nothing answers at {str(origin).rstrip('/')}: check the base URL "
+                "(COLDSEND_BASE_URL or the credentials block's) and that ColdSend, or "
+                "`prefect-coldsend sandbox`, is running there"
+            )
+        result = cls(message, request=info)
         result.__cause__ = error
         return result
+
+    def _prefix_hint(self) -> str:
+        """Why a 404 may be the base URL's fault: it lacks the API's path."""
+        return (
+            f". The base URL {self.base_url} does not end in {API_PATH}, the API's path: "
+            f"use {self.base_url}{API_PATH} (COLDSEND_BASE_URL or the credentials block)"
+        )
 
     def _call(
         self,
