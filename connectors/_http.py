@@ -11,9 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 import requests
+import urllib3.exceptions
 from requests.adapters import HTTPAdapter
 
-__all__ = ["BaseURLRewriteAdapter", "new_session"]
+from connectors.retry import Failure, Transport
+
+__all__ = ["BaseURLRewriteAdapter", "new_session", "requests_failure"]
 
 
 class BaseURLRewriteAdapter(HTTPAdapter):
@@ -42,3 +45,23 @@ def new_session(
             rewrite_from.rstrip("/") + "/", BaseURLRewriteAdapter(rewrite_from, rewrite_to)
         )
     return session
+
+
+def requests_failure(exc: Exception) -> Failure | None:
+    """The retry layer's view of a `requests` exception that brought no answer; None otherwise.
+
+    A connect timeout, a refused connection or a name that does not resolve never reached the
+    server (`Transport.CONNECT`); a reset, a read timeout or a broken body may have followed a
+    request the server acted on (`Transport.LOST`).
+    """
+    if isinstance(exc, requests.ConnectTimeout):
+        return Failure(transport=Transport.CONNECT)
+    if isinstance(exc, requests.ConnectionError):
+        reason = exc.args[0] if exc.args else None
+        reason = getattr(reason, "reason", reason)  # urllib3's MaxRetryError wraps the cause
+        if isinstance(reason, urllib3.exceptions.NewConnectionError):
+            return Failure(transport=Transport.CONNECT)
+        return Failure(transport=Transport.LOST)
+    if isinstance(exc, requests.Timeout | requests.exceptions.ChunkedEncodingError):
+        return Failure(transport=Transport.LOST)
+    return None

@@ -12,7 +12,10 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+import requests
+import urllib3
 
+from connectors._http import requests_failure
 from connectors.coldsend.client import _classify
 from connectors.retry import (
     Failure,
@@ -273,3 +276,28 @@ def test_a_refused_connection_fails_after_three_attempts() -> None:
 def test_a_policy_refuses_negative_values(kwargs: dict[str, float]) -> None:
     with pytest.raises(ValueError, match="must"):
         RetryPolicy(**kwargs)  # type: ignore[arg-type]
+
+
+def _refused() -> requests.ConnectionError:
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", 9)
+    cause = urllib3.exceptions.NewConnectionError(pool, "refused")  # type: ignore[arg-type]
+    return requests.ConnectionError(urllib3.exceptions.MaxRetryError(pool, "/", reason=cause))
+
+
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (_refused(), Transport.CONNECT),
+        (requests.ConnectTimeout("slow connect"), Transport.CONNECT),
+        (requests.ConnectionError(urllib3.exceptions.ProtocolError("aborted")), Transport.LOST),
+        (requests.ReadTimeout("slow answer"), Transport.LOST),
+        (requests.exceptions.ChunkedEncodingError("cut"), Transport.LOST),
+        (ValueError("not a transport failure"), None),
+    ],
+    ids=lambda v: type(v).__name__,
+)
+def test_requests_failures_for_the_requests_based_connectors(
+    exc: Exception, expected: Transport | None
+) -> None:
+    failure = requests_failure(exc)
+    assert (failure.transport if failure else None) is expected

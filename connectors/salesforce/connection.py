@@ -35,7 +35,8 @@ from simple_salesforce.exceptions import (
 )
 from simple_salesforce.util import getUniqueElementValueFromXmlString
 
-from connectors._http import BaseURLRewriteAdapter
+from connectors._http import BaseURLRewriteAdapter, requests_failure
+from connectors.retry import Failure, Retrying, RetryPolicy
 from connectors.salesforce.budget import ApiUsage, parse_limit_info
 from connectors.salesforce.errors import (
     SalesforceApiError,
@@ -50,6 +51,7 @@ from connectors.salesforce.soql import ObjectInfo
 
 __all__ = [
     "DEFAULT_API_VERSION",
+    "SALESFORCE_RETRY_POLICY",
     "SalesforceConnection",
     "bulk_first_wait",
     "translate_error",
@@ -61,12 +63,9 @@ logger = logging.getLogger(__name__)
 
 _OBJECT_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 # Failures that say nothing about the request itself: worth another try.
-_RETRY_STATUSES = frozenset({500, 502, 503, 504})
-_TRANSPORT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
+SALESFORCE_RETRY_POLICY = RetryPolicy(max_retries=3, statuses=frozenset({500, 502, 503, 504}))
+"""5xx answers and lost connections; Salesforce's refusals (403 REQUEST_LIMIT_EXCEEDED) are
+final, and every call made through `SalesforceConnection.call` is safe to repeat."""
 _QUERY_CODES = frozenset(
     {"MALFORMED_QUERY", "INVALID_FIELD", "INVALID_TYPE", "INVALID_QUERY_FILTER_OPERATOR"}
 )
@@ -214,6 +213,9 @@ class SalesforceConnection:
         api_version: str = DEFAULT_API_VERSION,
         session: requests.Session | None = None,
         timeout: tuple[float, float] = (10.0, 120.0),
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
     ) -> None:
         """Args:
         username / password / security_token: Password login (SOAP, or OAuth password grant
@@ -225,6 +227,8 @@ class SalesforceConnection:
         api_version: REST API version, e.g. "59.0".
         session: `requests.Session` to use; a fresh one ignoring proxy environment otherwise.
         timeout: (connect, read) seconds for requests made without their own timeout.
+        retry: Retry policy; `SALESFORCE_RETRY_POLICY` when None.
+        sleep / rng: Used between retries (injectable for tests).
         """
 
         def secret(value: str | SecretStr | None) -> SecretStr | None:
@@ -276,6 +280,9 @@ class SalesforceConnection:
         self._client: Salesforce | None = None
         self._describes: dict[str, ObjectInfo] = {}
         self._lock = threading.Lock()
+        self._last = threading.local()
+        self.retry_policy = retry or SALESFORCE_RETRY_POLICY
+        self._retrying = Retrying(self.retry_policy, sleep=sleep, rng=rng)
 
     def __repr__(self) -> str:
         return (
@@ -292,6 +299,7 @@ class SalesforceConnection:
     # -- hooks ----------------------------------------------------------------------------------
 
     def _on_response(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        self._last.headers = response.headers
         # Only API calls count against the daily allocation; logins do not.
         if "/services/data/" in (response.url or ""):
             self.request_count += 1
@@ -440,47 +448,43 @@ class SalesforceConnection:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    transient_retries = 3
-    """Retries of a call that met a 5xx answer or a dropped or timed-out connection."""
-    retry_base_delay = 0.5
-    """Seconds before the first such retry; doubled for each further one (with jitter)."""
-
     def call(self, fn: Callable[[Salesforce], T]) -> T:
         """Run `fn` with the client; on 401 INVALID_SESSION_ID log in again once and rerun it.
 
-        A 5xx answer or a connection that fails, drops or times out (login included) is retried
-        up to `transient_retries` times with exponential backoff. Every call made through here
-        is safe to repeat: reads, and writes that set the same values again.
+        A 5xx answer or a connection that fails, drops or times out is retried by the one
+        retry layer (`connectors.retry`, policy in `retry_policy`), honouring ``Retry-After``.
+        Every call made through here is safe to repeat: reads, and writes that set the same
+        values again.
 
         Raises:
             SalesforceError: a typed error for any error response (see `translate_error`);
                 `SalesforceConnectionError` when no answer came after the retries.
         """
-        attempt = 0
-        while True:
-            try:
-                return self._call_once(fn)
-            except SalesforceApiError as exc:
-                if exc.status not in _RETRY_STATUSES or attempt >= self.transient_retries:
-                    raise
-                what = f"HTTP {exc.status}"
-            except _TRANSPORT_ERRORS as exc:
-                what = type(exc).__name__
-                if attempt >= self.transient_retries:
-                    # Only the class name: a requests error text may quote the login request.
-                    raise SalesforceConnectionError(
-                        f"Salesforce did not answer ({what}) after {attempt + 1} attempts"
-                    ) from None
-            delay = self.retry_base_delay * 2**attempt * random.uniform(0.5, 1.0)
+
+        def on_retry(failure: Failure, retry: int, delay: float) -> None:
             logger.info(
                 "Salesforce call failed (%s); retry %d of %d in %.2f s",
-                what,
-                attempt + 1,
-                self.transient_retries,
+                f"HTTP {failure.status}" if failure.status is not None else failure.transport,
+                retry,
+                self.retry_policy.max_retries,
                 delay,
             )
-            time.sleep(delay)
-            attempt += 1
+
+        return self._retrying.run(
+            partial(self._call_once, fn),
+            classify=self._classify,
+            replay_safe=True,
+            give_up=_give_up,
+            on_retry=on_retry,
+        )
+
+    def _classify(self, exc: Exception) -> Failure | None:
+        if isinstance(exc, SalesforceError):
+            if exc.status is None:
+                return None
+            # The headers of the answer that raised it (this thread's last one): Retry-After.
+            return Failure(status=exc.status, headers=getattr(self._last, "headers", {}))
+        return requests_failure(exc)
 
     def _call_once(self, fn: Callable[[Salesforce], T]) -> T:
         sf = self.client
@@ -531,3 +535,12 @@ class SalesforceConnection:
             limit = int(daily.get("Max", 0))
             self.usage = ApiUsage(used=limit - int(daily.get("Remaining", 0)), limit=limit)
         return self.usage
+
+
+def _give_up(exc: Exception, failure: Failure, attempts: int) -> BaseException:
+    if failure.status is not None:
+        return exc
+    # Only the class name: a requests error text may quote the login request.
+    return SalesforceConnectionError(
+        f"Salesforce did not answer ({type(exc).__name__}) after {attempts} attempts"
+    )

@@ -6,7 +6,8 @@ the loopback sandbox), read leads with `SheetsLeadSource`, write statuses with
 """
 
 from connectors._tabular import NoHeaderError, StatusColumns
-from connectors.sheets.calls import RequestPacer, RetryPolicy, backoff_delay, should_retry
+from connectors.retry import RetryPolicy
+from connectors.sheets.calls import SHEETS_RETRY_POLICY, RequestPacer
 from connectors.sheets.connection import GOOGLE_SHEETS_API, SheetsConnection
 from connectors.sheets.errors import (
     SheetsAPIError,
@@ -25,6 +26,7 @@ from connectors.sheets.source import SheetsLeadSource
 
 __all__ = [
     "GOOGLE_SHEETS_API",
+    "SHEETS_RETRY_POLICY",
     "NoHeaderError",
     "RequestPacer",
     "RetryPolicy",
@@ -42,6 +44,4 @@ __all__ = [
     "SheetsStatusSink",
     "StatusColumns",
     "WorksheetNotFoundError",
-    "backoff_delay",
-    "should_retry",
 ]

@@ -1,8 +1,8 @@
 """Every Sheets API call goes through here: bounded retries, client-side pacing, request counting.
 
 gspread's own `BackOffHTTPClient` retries 429 and 5xx without limit (sleeping up to 128 s), so
-it is refused; this module retries a bounded number of times instead, with capped exponential
-backoff and jitter, and paces calls to stay within the per-user quota (60 a minute).
+it is refused; calls are retried by the project's one retry layer (`connectors.retry`) with
+`SHEETS_RETRY_POLICY`, and paced to stay within the per-user quota (60 a minute).
 """
 
 from __future__ import annotations
@@ -12,79 +12,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import gspread
 import requests
 from gspread.http_client import BackOffHTTPClient
 
+from connectors._http import requests_failure
+from connectors.retry import Failure, Retrying, RetryPolicy
 from connectors.sheets.errors import (
     SheetsAPIError,
     SheetsConnectionError,
     error_class,
 )
 
-__all__ = [
-    "RETRY_STATUSES",
-    "RequestPacer",
-    "RetryPolicy",
-    "SheetsCaller",
-    "backoff_delay",
-    "should_retry",
-]
+__all__ = ["SHEETS_RETRY_POLICY", "RequestPacer", "SheetsCaller"]
 
 T = TypeVar("T")
 
-RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+SHEETS_RETRY_POLICY = RetryPolicy(
+    statuses=frozenset({408, 429, 500, 502, 503, 504}),
+    base_delay=1.0,
+    max_backoff=32.0,
+    reset_header=False,
+)
+"""Google's guidance: retry 408, 429 and 5xx with exponential backoff from about a second.
 
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How often and how long to retry a failed call.
-
-    Every call the connector makes is idempotent (reads, and writes of fixed values to fixed
-    cells), so 429, 5xx and transport failures are all retried.
-
-    Attributes:
-        max_retries: Retries after the first attempt (0 = never retry).
-        base_delay: Seconds before the first retry; doubled for each further one.
-        max_delay: Cap on any single wait, including a server's Retry-After.
-        jitter: Up to this share of the delay is added at random, so clients spread out.
-    """
-
-    max_retries: int = 5
-    base_delay: float = 1.0
-    max_delay: float = 32.0
-    jitter: float = 0.25
-
-    def __post_init__(self) -> None:
-        if self.max_retries < 0 or self.base_delay < 0 or self.max_delay < 0 or self.jitter < 0:
-            raise ValueError("RetryPolicy values must not be negative")
-
-
-def should_retry(status: int | None) -> bool:
-    """True for a status worth retrying (429, 408, 5xx) or a transport failure (None)."""
-    return status is None or status in RETRY_STATUSES
-
-
-def backoff_delay(
-    retry: int, policy: RetryPolicy, *, retry_after: float | None = None, draw: float = 0.0
-) -> float:
-    """Seconds to wait before retry number `retry` (1 = first retry).
-
-    Args:
-        retry: 1 for the first retry, 2 for the second, ...
-        policy: The retry policy.
-        retry_after: The server's Retry-After in seconds, when it sent one; honoured up to
-            `policy.max_delay`.
-        draw: A number in [0, 1) scaling the jitter (random in use, fixed in tests).
-    """
-    delay = min(policy.max_delay, policy.base_delay * 2.0 ** (retry - 1))
-    delay += delay * policy.jitter * draw
-    if retry_after is not None:
-        delay = max(delay, retry_after)
-    return min(policy.max_delay, delay)
+Every call the connector makes is idempotent (reads, and writes of fixed values to fixed
+cells), so each is replay safe. A ``Retry-After`` is honoured up to the policy's `max_wait`
+(not cut short, which would only run into the next 429)."""
 
 
 class RequestPacer:
@@ -130,16 +86,6 @@ class RequestPacer:
                 waited += pause
 
 
-def _retry_after(response: requests.Response | None) -> float | None:
-    if response is None:
-        return None
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
 def _error_details(response: requests.Response) -> tuple[str, str, object]:
     try:
         body: Any = response.json()
@@ -156,7 +102,7 @@ class SheetsCaller:
 
     Args:
         client: A `gspread.Client` (not one built on `BackOffHTTPClient`).
-        retry: Retry policy.
+        retry: Retry policy; `SHEETS_RETRY_POLICY` when None.
         pacer: Shared pacer; a new 60-per-minute one when None.
         sleep: Used between retries (injectable for tests).
         rng: Source of jitter.
@@ -177,10 +123,9 @@ class SheetsCaller:
                 "default HTTPClient (SheetsConnection.client() does) and let the connector retry"
             )
         self.http = client.http_client
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or SHEETS_RETRY_POLICY
         self.pacer = pacer or RequestPacer()
-        self._sleep = sleep
-        self._rng = rng or random.Random()
+        self._retrying = Retrying(self.retry, sleep=sleep, rng=rng)
         self.requests = 0
 
     def call(self, operation: str, spreadsheet_id: str, fn: Callable[[], T]) -> T:
@@ -190,54 +135,38 @@ class SheetsCaller:
             SheetsAPIError: a subclass per status, once retries are spent or not allowed.
             SheetsConnectionError: no answer, once retries are spent.
         """
-        attempt = 0
-        while True:
-            attempt += 1
+
+        def attempt() -> T:
             self.pacer.acquire()
             self.requests += 1
-            status: int | None
-            response: requests.Response | None = None
-            try:
-                return fn()
-            except gspread.exceptions.APIError as exc:
-                response = exc.response
-                status = response.status_code
-                failure: Exception = exc
-            except (requests.ConnectionError, requests.Timeout) as exc:
-                status, failure = None, exc
-            except requests.exceptions.ChunkedEncodingError as exc:
-                status, failure = None, exc
-            if not should_retry(status) or attempt > self.retry.max_retries:
-                final = self._final(operation, spreadsheet_id, attempt, status, response, failure)
-                raise final from failure
-            self._sleep(
-                backoff_delay(
-                    attempt,
-                    self.retry,
-                    retry_after=_retry_after(response),
-                    draw=self._rng.random(),
-                )
-            )
+            return fn()
+
+        def give_up(exc: Exception, failure: Failure, attempts: int) -> BaseException:
+            response = exc.response if isinstance(exc, gspread.exceptions.APIError) else None
+            final = self._final(operation, spreadsheet_id, attempts, response, exc)
+            final.__cause__ = exc
+            return final
+
+        return self._retrying.run(attempt, classify=_classify, replay_safe=True, give_up=give_up)
 
     @staticmethod
     def _final(
         operation: str,
         spreadsheet_id: str,
         attempts: int,
-        status: int | None,
         response: requests.Response | None,
         failure: Exception,
     ) -> Exception:
-        if status is None or response is None:
+        if response is None:
             # Only the exception's class: requests' messages can include full URLs and hosts.
             return SheetsConnectionError(
                 f"Sheets API {operation} on spreadsheet {spreadsheet_id} got no answer after "
                 f"{attempts} attempts ({type(failure).__name__})"
             )
         google_status, message, body = _error_details(response)
-        cls = error_class(status)
+        cls = error_class(response.status_code)
         err: SheetsAPIError = cls(
-            status=status,
+            status=response.status_code,
             google_status=google_status,
             message=message,
             operation=operation,
@@ -246,3 +175,10 @@ class SheetsCaller:
             body=body,
         )
         return err
+
+
+def _classify(exc: Exception) -> Failure | None:
+    """The retry layer's view of a failed gspread call (None: not a request failure)."""
+    if isinstance(exc, gspread.exceptions.APIError):
+        return Failure(status=exc.response.status_code, headers=exc.response.headers)
+    return requests_failure(exc)

@@ -19,7 +19,8 @@ from connectors._tabular import (
     plan_row,
 )
 from connectors.leads import FieldMapping, MappingError, StatusUpdate, WriteResult
-from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
+from connectors.retry import RetryPolicy
+from connectors.sheets.calls import RequestPacer, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import WorksheetInfo, cell_range, check_location, fetch_worksheet
 

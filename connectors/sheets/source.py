@@ -21,7 +21,8 @@ from connectors.leads import (
     ResolvedMapping,
     opt_out_columns,
 )
-from connectors.sheets.calls import RequestPacer, RetryPolicy, SheetsCaller
+from connectors.retry import RetryPolicy
+from connectors.sheets.calls import RequestPacer, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import check_location, fetch_worksheet
 

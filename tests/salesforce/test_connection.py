@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import pytest
 
+from connectors.retry import client_retried
 from connectors.salesforce import (
     ApiBudget,
     ApiUsage,
@@ -13,11 +15,12 @@ from connectors.salesforce import (
     SalesforceAuthError,
     SalesforceBudgetExceeded,
     SalesforceConnection,
+    SalesforceConnectionError,
     SalesforceLeadSource,
     SalesforceRequestLimitExceeded,
     parse_limit_info,
 )
-from connectors.salesforce.connection import bulk_first_wait
+from connectors.salesforce.connection import SALESFORCE_RETRY_POLICY, bulk_first_wait
 from sandbox.salesforce.fixtures import SalesforceSandbox
 
 from .conftest import ConnectionFactory
@@ -163,6 +166,37 @@ def test_server_errors_keep_status_and_body(
     with pytest.raises(SalesforceApiError, match="HTTP 503") as err:
         conn.call(lambda sf: sf.query(COUNT))
     assert err.value.status == 503
+
+
+def test_server_errors_are_retried_by_the_one_retry_layer(
+    salesforce_sandbox: SalesforceSandbox,
+) -> None:
+    waits: list[float] = []
+    conn = SalesforceConnection(**salesforce_sandbox.connection_kwargs(), sleep=waits.append)
+    conn.client  # noqa: B018
+    salesforce_sandbox.set_faults(
+        error_rate=1.0, error_statuses=[503], path_prefix="/services/data"
+    )
+    before = conn.request_count
+    with pytest.raises(SalesforceApiError, match="HTTP 503") as err:
+        conn.call(lambda sf: sf.query(COUNT))
+    assert conn.request_count - before == 1 + SALESFORCE_RETRY_POLICY.max_retries
+    assert len(waits) == SALESFORCE_RETRY_POLICY.max_retries
+    assert client_retried(err.value)  # so no Prefect task retry repeats the four attempts
+
+
+def test_a_closed_port_fails_after_two_short_retries() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    waits: list[float] = []
+    conn = SalesforceConnection(
+        session_id="token", instance_url=f"http://127.0.0.1:{port}", sleep=waits.append
+    )
+    with pytest.raises(SalesforceConnectionError, match="after 3 attempts") as err:
+        conn.call(lambda sf: sf.query(COUNT))
+    assert len(waits) == 2 and sum(waits) <= 1.5
+    assert err.value.__cause__ is None and "token" not in str(err.value)
 
 
 def test_invalid_arguments_are_refused_early() -> None:

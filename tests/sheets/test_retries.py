@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import gspread
 import pytest
 from gspread.http_client import BackOffHTTPClient
+from requests.structures import CaseInsensitiveDict
 
 from connectors.leads import LeadStatus, StatusUpdate
+from connectors.retry import Failure, retry_delay, should_retry
 from connectors.sheets import (
+    SHEETS_RETRY_POLICY,
     RequestPacer,
-    RetryPolicy,
     SheetsConnection,
     SheetsLeadSource,
     SheetsRateLimitError,
     SheetsServerError,
     SheetsStatusSink,
-    backoff_delay,
-    should_retry,
 )
 from sandbox.sheets.fixtures import SheetsSandbox
 
@@ -28,7 +29,6 @@ from ._helpers import Sleeps
 @pytest.mark.parametrize(
     ("status", "retry"),
     [
-        (None, True),
         (429, True),
         (500, True),
         (503, True),
@@ -39,26 +39,31 @@ from ._helpers import Sleeps
         (404, False),
     ],
 )
-def test_should_retry(status: int | None, retry: bool) -> None:
-    assert should_retry(status) is retry
+def test_sheets_policy_retries_what_google_asks_to(status: int, retry: bool) -> None:
+    failure = Failure(status=status)
+    assert should_retry(SHEETS_RETRY_POLICY, failure, retries=0, replay_safe=True) is retry
 
 
 @pytest.mark.parametrize(
-    ("retry", "draw", "retry_after", "expected"),
+    ("retries", "headers", "expected"),
     [
-        (1, 0.0, None, 1.0),
-        (2, 0.0, None, 2.0),
-        (3, 0.99, None, 4.0 * 1.2475),
-        (8, 0.0, None, 32.0),  # capped
-        (8, 0.99, None, 32.0),  # jitter never exceeds the cap
-        (1, 0.0, 7.0, 7.0),  # Retry-After honoured
-        (1, 0.0, 600.0, 32.0),  # but capped
+        (0, {}, 1.0),
+        (1, {}, 2.0),
+        (2, {}, 4.0),
+        (8, {}, 32.0),  # capped
+        (0, {"Retry-After": "7"}, 7.0),  # Retry-After honoured
+        (0, {"Retry-After": "90"}, 90.0),  # in full: waking early only meets the next 429
     ],
 )
-def test_backoff_delay(retry: int, draw: float, retry_after: float | None, expected: float) -> None:
-    assert backoff_delay(retry, RetryPolicy(), retry_after=retry_after, draw=draw) == pytest.approx(
-        expected
-    )
+def test_sheets_backoff(retries: int, headers: dict[str, str], expected: float) -> None:
+    failure = Failure(status=429, headers=CaseInsensitiveDict(headers))
+    got = retry_delay(SHEETS_RETRY_POLICY, failure, retries=retries, now=0.0, rng=_TopRng())
+    assert got == pytest.approx(expected)
+
+
+class _TopRng(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return b
 
 
 def test_pacer_keeps_every_window_within_the_limit() -> None:
@@ -97,7 +102,7 @@ def _sink(
         conn.client(),
         spreadsheet_id=sid,
         worksheet="Leads",
-        retry=RetryPolicy(max_retries=max_retries),
+        retry=replace(SHEETS_RETRY_POLICY, max_retries=max_retries),
         sleep=sleeps,
         rng=random.Random(1),
     )
@@ -147,7 +152,7 @@ def test_reads_are_per_user(sheets_sandbox: SheetsSandbox) -> None:
     sheets_sandbox.set_limits(reads_per_minute=2, writes_per_minute=60)
     alice = SheetsConnection(api_base_url=sheets_sandbox.url, access_token="alice")
     bob = SheetsConnection(api_base_url=sheets_sandbox.url, access_token="bob")
-    no_retry = RetryPolicy(max_retries=0)
+    no_retry = replace(SHEETS_RETRY_POLICY, max_retries=0)
     assert (
         len(list(SheetsLeadSource(alice.client(), spreadsheet_id=sid, retry=no_retry).read())) == 1
     )
@@ -162,13 +167,19 @@ def test_server_errors_are_retried_then_reported(
     sid = sheets_sandbox.create_spreadsheet("S", {"Leads": [["Email"], ["a@example.com"]]})
     sheets_sandbox.set_faults(error_rate=1.0, error_statuses=[503])
     source = SheetsLeadSource(
-        conn.client(), spreadsheet_id=sid, retry=RetryPolicy(max_retries=2), sleep=sleeps
+        conn.client(),
+        spreadsheet_id=sid,
+        retry=replace(SHEETS_RETRY_POLICY, max_retries=2),
+        sleep=sleeps,
     )
     with pytest.raises(SheetsServerError, match="after 3 attempts: HTTP 503"):
         list(source.read())
     assert source.requests == 3
     sheets_sandbox.set_faults(error_rate=0.5, error_statuses=[500], seed=3)
     source = SheetsLeadSource(
-        conn.client(), spreadsheet_id=sid, retry=RetryPolicy(max_retries=8), sleep=sleeps
+        conn.client(),
+        spreadsheet_id=sid,
+        retry=replace(SHEETS_RETRY_POLICY, max_retries=8),
+        sleep=sleeps,
     )
     assert [lead.email for lead in source.read()] == ["a@example.com"]
