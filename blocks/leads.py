@@ -15,11 +15,16 @@ from pydantic import Field
 
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
+from connectors._tabular import ReplyColumns
+from connectors.activities import ActivitySink
 from connectors.csv_file import CsvLeadSource, CsvStatusSink
+from connectors.csv_file.replies import CsvReplySink
 from connectors.leads import OPT_OUT_COLUMN_NAMES, FieldMapping, LeadSource, StatusSink
 from connectors.salesforce import SalesforceLeadSource, SalesforceStatusSink, StatusFields
+from connectors.salesforce.activities import DEFAULT_KEY_FIELD, SalesforceActivitySink
 from connectors.salesforce.source import DEFAULT_OPT_OUT_FIELDS
 from connectors.sheets import SheetsLeadSource, SheetsStatusSink, StatusColumns
+from connectors.sheets.replies import SheetsReplySink
 
 __all__ = ["CsvFileLeads", "GoogleSheetLeads", "LeadStore", "SalesforceLeads"]
 
@@ -47,6 +52,14 @@ class LeadStore(Block, ABC):
     @abstractmethod
     def status_sink(self) -> StatusSink:
         """A new status sink writing to this store."""
+
+    def activity_sink(self) -> ActivitySink:
+        """A new sink logging campaign replies on this store's records (exactly once).
+
+        Raises:
+            NotImplementedError: this store cannot log replies yet (the write-back says so).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not log replies yet")
 
     @abstractmethod
     def describe(self) -> str:
@@ -135,6 +148,13 @@ class SalesforceLeads(LeadStore):
     bounced_field: str | None = Field(
         default="ColdSend_Bounced__c", description="Checkbox set once an email bounced."
     )
+    reply_key_field: str = Field(
+        default=DEFAULT_KEY_FIELD,
+        description=(
+            "Text(255) custom field on Activity holding each reply's id, so every reply is "
+            "logged as a Task exactly once."
+        ),
+    )
 
     def lead_source(self) -> SalesforceLeadSource:
         return SalesforceLeadSource(
@@ -166,6 +186,14 @@ class SalesforceLeads(LeadStore):
                 unsubscribed=self.unsubscribed_field,
                 bounced=self.bounced_field,
             ),
+        )
+
+    def activity_sink(self) -> SalesforceActivitySink:
+        return SalesforceActivitySink(
+            self.credentials.get_client(),
+            object_name=self.object_name,
+            match_by=self.match_by,
+            key_field=self.reply_key_field,
         )
 
     def describe(self) -> str:
@@ -212,6 +240,15 @@ class _TabularStatusFields(Block, ABC):
     bounced_column: str | None = Field(
         default="ColdSend Bounced", description="Column set TRUE once an email bounced."
     )
+    last_reply_column: str = Field(
+        default="Last reply", description="Column showing the lead's newest reply (as text)."
+    )
+    last_reply_at_column: str = Field(
+        default="Last reply at", description="Column showing when that reply came (UTC)."
+    )
+
+    def _reply_columns(self) -> ReplyColumns:
+        return ReplyColumns(text=self.last_reply_column, at=self.last_reply_at_column)
 
     def _opt_out_settings(self) -> dict[str, Any]:
         """The source's opt-out arguments: none with `ignore_store_opt_outs` (a `LeadStore` field)."""
@@ -283,6 +320,17 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
             columns=self._columns(),
         )
 
+    def activity_sink(self) -> SheetsReplySink:
+        return SheetsReplySink(
+            self.credentials.get_client(),
+            spreadsheet_id=self.spreadsheet_id,
+            worksheet=self.worksheet,
+            match_by=self.match_by,
+            mapping=self.mapping,
+            match_value=self._match_value(),
+            reply_columns=self._reply_columns(),
+        )
+
     def describe(self) -> str:
         return f"Google Sheet {self.spreadsheet_id} / {self.worksheet!r}"
 
@@ -329,6 +377,17 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
             mapping=self.mapping,
             match_value=self._match_value(),
             columns=self._columns(),
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+        )
+
+    def activity_sink(self) -> CsvReplySink:
+        return CsvReplySink(
+            self.path,
+            match_by=self.match_by,
+            mapping=self.mapping,
+            match_value=self._match_value(),
+            columns=self._reply_columns(),
             encoding=self.encoding,
             delimiter=self.delimiter,
         )

@@ -17,7 +17,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from connectors.activities import Activity, ActivityResult, LoggedActivity
 from connectors.leads import (
     FieldMapping,
     LeadStatus,
@@ -35,6 +37,7 @@ __all__ = [
     "FLAG_FALSE",
     "FLAG_TRUE",
     "NoHeaderError",
+    "ReplyColumns",
     "RowPlan",
     "StatusColumns",
     "UpdateIndex",
@@ -42,7 +45,10 @@ __all__ = [
     "effective_mapping",
     "email_column",
     "find_column",
+    "format_reply_time",
+    "latest_replies",
     "normalize_headers",
+    "plan_reply",
     "plan_row",
 ]
 
@@ -314,3 +320,96 @@ def plan_row(
         if text != want:
             changes.append((col, want))
     return changes
+
+
+# ---------------------------------------------------------------------------------------------
+# Replies: "Last reply" and "Last reply at" columns
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyColumns:
+    """The columns a row's newest reply goes to (added to the header when missing).
+
+    Attributes:
+        text: The reply's text (neutralised against formulas by each sink's own means).
+        at: When it was received, ISO 8601 UTC (``2026-01-02T10:00:00Z``). It is also the
+            row's memory: a reply no newer than this cell is already shown and not written.
+    """
+
+    text: str = "Last reply"
+    at: str = "Last reply at"
+
+    def __post_init__(self) -> None:
+        if not self.text.strip() or not self.at.strip():
+            raise ValueError("ReplyColumns names must not be blank")
+        if self.text.strip().casefold() == self.at.strip().casefold():
+            raise ValueError(f"ReplyColumns names must differ: {self.text!r}")
+
+    def names(self) -> list[str]:
+        return [self.text, self.at]
+
+
+def format_reply_time(at: datetime) -> str:
+    """A reply time as the "Last reply at" cell shows it: UTC, seconds, ``Z``."""
+    at = at if at.tzinfo else at.replace(tzinfo=UTC)
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _cell_time(cell: object) -> datetime | None:
+    if not isinstance(cell, str) or not cell.strip():
+        return None
+    try:
+        value = datetime.fromisoformat(cell.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def latest_replies(
+    activities: Sequence[Activity], *, match_value: str
+) -> tuple[dict[str, Activity], ActivityResult]:
+    """Each row key's newest reply, and a result already holding what no row will show.
+
+    Sends and replies older than another one for the same key are `skipped` (the columns show
+    the newest reply only); an activity without a key to match (no email, no record id: the
+    lead came from another store) is in `no_record`.
+    """
+    by_email = match_value == "email"
+    result = ActivityResult(received=len(activities))
+    latest: dict[str, Activity] = {}
+    for activity in activities:
+        if activity.kind != "reply":
+            result.skipped.append(LoggedActivity(activity.key, activity.email))
+            continue
+        if by_email:
+            key = normalize_email(activity.email)[0]
+        else:
+            key = (activity.source_id or "").strip() or None
+        if key is None:
+            result.no_record.append(activity)
+            continue
+        held = latest.get(key)
+        if held is None or (activity.at, activity.key) > (held.at, held.key):
+            if held is not None:
+                result.skipped.append(LoggedActivity(held.key, key))
+            latest[key] = activity
+        else:
+            result.skipped.append(LoggedActivity(activity.key, key))
+    return latest, result
+
+
+def plan_reply(
+    row: Sequence[object], reply: Activity, *, text_col: int, at_col: int
+) -> list[tuple[int, str]]:
+    """Cells to change so `row` shows `reply`; empty when it shows it or a newer one already.
+
+    The text is returned as is: each sink neutralises it its own way (RAW writes for Sheets,
+    `neutralize_cell` for CSV files).
+    """
+    stamp = format_reply_time(reply.at)
+    shown = _cell_time(row[at_col]) if at_col < len(row) else None
+    new = _cell_time(stamp)
+    if shown is not None and new is not None and shown >= new:
+        return []
+    return [(text_col, reply.text), (at_col, stamp)]

@@ -26,6 +26,7 @@ from flows.naming import (
     run_tags,
     write_back_run_name,
 )
+from flows.replies import ReplyLogReport, log_campaign_replies, replies_section
 from flows.reports import markdown_table, publish_rejects, publish_summary
 from flows.sync import SOURCE_ID_COLUMN
 from flows.tasks import retry_unless_client_error, write_statuses_to_store
@@ -56,6 +57,7 @@ class WriteBackReport(BaseModel):
     not_found: int = 0
     failed: int = 0
     store_requests: int = 0
+    replies: ReplyLogReport | None = None
 
 
 class ExportedStatuses:
@@ -120,7 +122,12 @@ def export_campaign_statuses(
 
 @flow(name="write-back-campaign-statuses", flow_run_name=write_back_run_name)
 def write_back_statuses(
-    campaign_id: str, lead_store: str | LeadStore, coldsend: str | None = None
+    campaign_id: str,
+    lead_store: str | LeadStore,
+    coldsend: str | None = None,
+    log_replies: bool = True,
+    log_sends: bool = False,
+    max_reply_requests: int = 200,
 ) -> WriteBackReport:
     """Write each lead's campaign status back onto the record it came from.
 
@@ -136,12 +143,20 @@ def write_back_statuses(
         lead_store: The saved lead store the leads came from (``"<block-type>/<name>"``), or
             the lead store block itself (unsaved: the CLI's ``--csv``, a sync definition).
         coldsend: A ColdSend Credentials block name.
+        log_replies: Log each new reply on the lead's record, exactly once (a Salesforce
+            Task; a sheet's or CSV file's "Last reply" columns), see `flows.replies`. Skipped
+            at no cost when the export shows no REPLIED lead.
+        log_sends: Also log each email sent to a replied lead (costs CRM API calls).
+        max_reply_requests: ColdSend requests the reply reading may use per run (one per
+            100 replied leads listed, one per lead read); the rest waits for the next runs.
 
     Returns:
-        A `WriteBackReport`: counts by status, records written, unchanged, held back.
+        A `WriteBackReport`: counts by status, records written, unchanged, held back, and
+        what the reply logging did.
 
     Raises:
-        WriteBackIncomplete: Some records could not be written (named in the artifacts).
+        WriteBackIncomplete: Some records or replies could not be written (named in the
+            artifacts).
         MissingScopes: The key lacks leads:read.
 
     Example:
@@ -179,6 +194,20 @@ def write_back_statuses(
         failed=len(result.failures),
         store_requests=result.requests,
     )
+    reply_error: Exception | None = None
+    if log_replies and counts.get(str(LeadStatus.REPLIED), 0):
+        try:
+            report.replies = log_campaign_replies(
+                credentials,
+                store,
+                lead_store,
+                campaign_id,
+                include_sends=log_sends,
+                max_requests=max_reply_requests,
+                campaign=campaign,
+            )
+        except Exception as exc:  # the statuses are written: report them, then fail
+            reply_error = exc
     _publish_write_back_summary(report, store.describe(), campaign)
     if result.failures:
         publish_rejects(
@@ -186,6 +215,7 @@ def write_back_statuses(
             key_prefix=artifact_key("write-back", campaign, lead_store),
             title=f"Write-back {campaign} -> {lead_store}: records not written",
         )
+    replies = report.replies
     emit_campaign_event(
         STATUSES_WRITTEN,
         campaign_id,
@@ -198,8 +228,19 @@ def write_back_statuses(
             "unchanged": report.unchanged,
             "failed": report.failed,
             "by_status": report.by_status,
+            "replies_logged": replies.logged if replies else 0,
+            "replies_without_record": replies.no_record if replies else 0,
+            "replies_deferred": replies.deferred if replies else 0,
         },
     )
+    if reply_error is not None:
+        raise reply_error
+    if replies is not None and replies.failed and not result.failures:
+        first = "; ".join(replies.failures[:5])
+        raise WriteBackIncomplete(
+            f"{replies.failed} replies could not be logged (first: {first}). Run the "
+            "write-back again once the cause is fixed; replies already logged are left alone."
+        )
     if result.failures:
         first = "; ".join(f"{f.key}: {f.reason}" for f in result.failures[:5])
         raise WriteBackIncomplete(
@@ -265,6 +306,8 @@ def _publish_write_back_summary(report: WriteBackReport, source: str, campaign: 
     )
     if not_found:
         body += f"\n\n{not_found}\n"
+    if report.replies is not None:
+        body += "\n\n" + replies_section(report.replies)
     publish_summary(
         key=artifact_key("write-back", campaign, report.lead_store, "summary"),
         title=f"Write-back: {campaign} -> {report.lead_store}",

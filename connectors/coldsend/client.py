@@ -70,7 +70,7 @@ from connectors.coldsend.models import (
     UploadJob,
     Variant,
 )
-from connectors.coldsend.pacing import Pacer
+from connectors.coldsend.pacing import Pacer, RateLimitState
 from connectors.leads import LeadStatus
 from connectors.retry import Failure, Retrying, RetryPolicy, Transport
 
@@ -364,6 +364,12 @@ class ColdSendClient:
     def request_count(self) -> int:
         """HTTP requests sent or attempted so far, retries included."""
         return self.stats.requests
+
+    @property
+    def rate_limit(self) -> RateLimitState | None:
+        """The rate-limit headers of the latest response that had them (None before any):
+        the window that binds first, its limit, what is left and when it resets."""
+        return self._pacer.state
 
     # -- the request loop -----------------------------------------------------------------------
 

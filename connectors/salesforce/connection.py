@@ -448,13 +448,15 @@ class SalesforceConnection:
 
     # -- calls ----------------------------------------------------------------------------------
 
-    def call(self, fn: Callable[[Salesforce], T]) -> T:
+    def call(self, fn: Callable[[Salesforce], T], *, replay_safe: bool = True) -> T:
         """Run `fn` with the client; on 401 INVALID_SESSION_ID log in again once and rerun it.
 
         A 5xx answer or a connection that fails, drops or times out is retried by the one
         retry layer (`connectors.retry`, policy in `retry_policy`), honouring ``Retry-After``.
-        Every call made through here is safe to repeat: reads, and writes that set the same
-        values again.
+        Calls are taken as safe to repeat (reads, writes that set the same values again); a
+        create is not (the server may have acted on a request whose answer was lost): pass
+        ``replay_safe=False`` so only failures that never reached Salesforce are retried, and
+        reconcile before trying again, as the activity sink does.
 
         Raises:
             SalesforceError: a typed error for any error response (see `translate_error`);
@@ -473,7 +475,7 @@ class SalesforceConnection:
         return self._retrying.run(
             partial(self._call_once, fn),
             classify=self._classify,
-            replay_safe=True,
+            replay_safe=replay_safe,
             give_up=_give_up,
             on_retry=on_retry,
         )

@@ -92,6 +92,15 @@ class SalesforceSandbox:
             self._control("POST", "records", json={"object": object, "records": records})["ids"]
         )
 
+    def delete(self, record_id: str, *, object: str = "Lead") -> None:
+        """Delete one record through the REST API (as a user removing it from the CRM)."""
+        response = self.http.delete(
+            f"{self.url}/services/data/v59.0/sobjects/{object}/{record_id}",
+            headers={"Authorization": f"Bearer {self.token()}"},
+            timeout=60,
+        )
+        response.raise_for_status()
+
     def records(self, object: str = "Lead") -> list[dict[str, Any]]:
         """Every record of `object`, ordered by Id, as the REST API shows them."""
         return list(self._control("GET", f"records/{object}"))
