@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from blocks._nested import SavesInnerBlocks
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
 from connectors._tabular import ReplyColumns
@@ -31,7 +32,7 @@ __all__ = ["CsvFileLeads", "GoogleSheetLeads", "LeadStore", "SalesforceLeads"]
 _DOCS = "https://github.com/prefect-coldsend/prefect-coldsend#lead-stores"
 
 
-class LeadStore(Block, ABC):
+class LeadStore(SavesInnerBlocks, ABC):
     """Interface of every lead store: a source of leads and a sink for statuses."""
 
     supports_incremental: ClassVar[bool] = False

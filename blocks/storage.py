@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlsplit
 
-from prefect.blocks.core import Block
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 from pydantic import Field
+
+from blocks._nested import SavesInnerBlocks
 
 __all__ = ["ReportStorage"]
 
 
-class ReportStorage(Block):
+class ReportStorage(SavesInnerBlocks):
     """Storage for the full CSV files behind the flows' table artifacts, linked from the UI.
 
     A table artifact shows rejected rows up to a limit; the complete file goes to the
