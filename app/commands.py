@@ -87,7 +87,7 @@ def _source_preview(store: Any) -> tuple[int, int, list[str]]:
         else:
             rejected += 1
             if len(reasons) < REJECT_REASONS_SHOWN:
-                reasons.append(f"{item.where()}: {item.reason}")
+                reasons.append(f"{item.where}: {item.reason}")
     return valid, rejected, reasons
 
 

@@ -27,12 +27,17 @@ FILTER_NAME = "coldsend_cli_one_line_errors"
 
 
 class DropRunFailures(logging.Filter):
-    """Drop ERROR records of flow and task runs: the CLI reports the failure in one line."""
+    """Drop the failure echoes of flow and task runs (their ERROR records, and the final
+    "Finished in state Failed(...)" line): the CLI reports the failure in one line."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno < logging.ERROR:
+        if not record.name.startswith(("prefect.flow_runs", "prefect.task_runs")):
             return True
-        return not record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        if record.levelno >= logging.ERROR:
+            return False
+        return not str(record.msg).startswith(
+            ("Finished in state Failed", "Finished in state Crashed")
+        )
 
 
 def _prefect_default_config() -> dict[str, Any]:
