@@ -18,7 +18,9 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+from urllib.parse import unquote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.applications import Starlette
@@ -29,7 +31,7 @@ from starlette.routing import Route
 from sandbox._faults import FaultConfig, FaultInjector
 from sandbox.salesforce.bulk import IngestJob, JobError, QueryJob
 from sandbox.salesforce.db import OBJECTS, SANDBOX_USER_ID, Database, RecordError
-from sandbox.salesforce.soql import SoqlError, parse
+from sandbox.salesforce.soql import SoqlError, format_datetime, parse
 
 __all__ = ["PAGE_SIZE", "SalesforceSandboxApp", "SalesforceState", "create_app"]
 
@@ -40,14 +42,26 @@ _MAX_CURSORS = 64
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
-    return JSONResponse([{"errorCode": code, "message": message}], status, headers=headers)
+def _error(
+    status: int, code: str, message: str, fields: list[str] | None = None, **headers: str
+) -> JSONResponse:
+    body: dict[str, Any] = {"errorCode": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    return JSONResponse([body], status, headers=headers)
 
 
 class _Fail(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, fields: list[str] | None = None
+    ) -> None:
         super().__init__(message)
-        self.response = _error(status, code, message)
+        self.response = _error(status, code, message, fields)
+
+    @classmethod
+    def record(cls, exc: RecordError, status: int = 400) -> _Fail:
+        """A single-record call's answer to a record-level error (fields named)."""
+        return cls(status, exc.code, exc.message, exc.fields)
 
 
 @dataclass
@@ -212,6 +226,7 @@ def create_app(
                         403,
                         "REQUEST_LIMIT_EXCEEDED",
                         f"TotalRequests Limit exceeded. ({state.used}/{state.daily_limit})",
+                        None,
                         **{"Sforce-Limit-Info": f"api-usage={state.used}/{state.daily_limit}"},
                     )
                 state.used += 1
@@ -252,20 +267,60 @@ def create_app(
             {
                 "encoding": "UTF-8",
                 "maxBatchSize": 200,
-                "sobjects": [{"name": n, "label": n, "queryable": True} for n in OBJECTS],
+                "sobjects": [o.describe(version(request)) for o in OBJECTS.values()],
             }
         )
 
     async def describe(request: Request) -> Response:
         obj = obj_or_404(request.path_params["object"])
         return JSONResponse(
+            {**obj.describe(version(request)), "fields": [f.describe() for f in obj.fields]}
+        )
+
+    async def sobject_root(request: Request) -> Response:
+        # GET: the sObject's basic information (simple-salesforce's ``sf.Lead.metadata()``).
+        if request.method == "POST":
+            return await create_record(request)
+        obj = obj_or_404(request.path_params["object"])
+        recent = []
+        for rid in db.updated_between(obj, "", "9999")[-10:][::-1]:
+            url = f"/services/data/v{version(request)}/sobjects/{obj.name}/{rid}"
+            rec = db.get(obj, rid) or {}
+            shown = {k: rec.get(k) for k in ("Id", "Name") if k in obj.by_lower}
+            recent.append({"attributes": {"type": obj.name, "url": url}, **shown})
+        return JSONResponse(
+            {"objectDescribe": obj.describe(version(request)), "recentItems": recent}
+        )
+
+    def utc_param(request: Request, name: str) -> str:
+        raw = request.query_params.get(name)
+        if not raw:
+            raise _Fail(400, "MISSING_ARGUMENT", f"{name} must be specified")
+        try:
+            parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        except ValueError:
+            raise _Fail(400, "INVALID_DATE_FORMAT", f"{name}: invalid date: {raw}") from None
+        return format_datetime(parsed)
+
+    async def updated(request: Request) -> Response:
+        obj = obj_or_404(request.path_params["object"])
+        start, end = utc_param(request, "start"), utc_param(request, "end")
+        return JSONResponse({"ids": db.updated_between(obj, start, end), "latestDateCovered": end})
+
+    async def deleted(request: Request) -> Response:
+        obj = obj_or_404(request.path_params["object"])
+        start, end = utc_param(request, "start"), utc_param(request, "end")
+        found = [
+            {"id": rid, "deletedDate": stamp}
+            for name, rid, stamp in db.deleted_log
+            if name == obj.name and start <= stamp <= end
+        ]
+        earliest = db.deleted_log[0][2] if db.deleted_log else end
+        return JSONResponse(
             {
-                "name": obj.name,
-                "label": obj.name,
-                "keyPrefix": obj.prefix,
-                "queryable": True,
-                "updateable": True,
-                "fields": [f.describe() for f in obj.fields],
+                "deletedRecords": found,
+                "earliestDateAvailable": earliest,
+                "latestDateCovered": end,
             }
         )
 
@@ -363,8 +418,68 @@ def create_app(
             db.update(obj, rid, values)
             db.commit()
         except RecordError as exc:
-            raise _Fail(400, exc.code, exc.message) from None
+            raise _Fail.record(exc) from None
         return Response(status_code=204)
+
+    async def by_external_id(request: Request) -> Response:
+        """``/sobjects/{object}/{field}/{value}``: get, upsert or delete by an external id."""
+        obj = obj_or_404(request.path_params["object"])
+        field_name = str(request.path_params["field"])
+        # simple-salesforce quotes the value with quote_plus ("a b/c" -> "a+b%2Fc"): read it
+        # from the raw path, where "+" still means a space and "%2B" a plus.
+        raw = (request.scope.get("raw_path") or b"").decode("latin-1").split("?", 1)[0]
+        segments = raw.split("/")
+        key = unquote_plus("/".join(segments[7:])) if len(segments) > 7 else ""
+        key = key or str(request.path_params["value"])
+        spec = obj.by_lower.get(field_name.lower())
+        if spec is None or not spec.id_lookup:
+            raise _Fail(
+                404,
+                "NOT_FOUND",
+                f"Provided external ID field does not exist or is not accessible: {field_name}",
+            )
+        matches = [key] if spec.name == "Id" and db.get(obj, key) else []
+        if spec.name != "Id":
+            matches = db.find_id_by(obj, spec.name, key)
+        ver = version(request)
+        if len(matches) > 1:
+            urls = [f"/services/data/v{ver}/sobjects/{obj.name}/{m}" for m in matches]
+            return JSONResponse(urls, 300)
+        if request.method == "GET":
+            if not matches:
+                raise _Fail(404, "NOT_FOUND", "The requested resource does not exist")
+            rec = db.get(obj, matches[0]) or {}
+            url = f"/services/data/v{ver}/sobjects/{obj.name}/{matches[0]}"
+            return JSONResponse({"attributes": {"type": obj.name, "url": url}, **rec})
+        if request.method == "DELETE":
+            if not matches or not db.delete(obj, matches[0]):
+                raise _Fail(404, "NOT_FOUND", "The requested resource does not exist")
+            return Response(status_code=204)
+        body = await json_body(request)
+        if not isinstance(body, dict):
+            raise _Fail(400, "JSON_PARSER_ERROR", "expected a JSON object")
+        body.pop("attributes", None)
+        if spec.name == "Id" and not matches:
+            raise _Fail(404, "NOT_FOUND", "The requested resource does not exist")
+        if any(k.lower() == spec.name.lower() for k in body):
+            raise _Fail(
+                400,
+                "INVALID_FIELD",
+                f"The value of the external ID field in the URL and the body differ: {spec.name}",
+                [spec.name],
+            )
+        try:
+            values = db.coerce(obj, body, from_csv=False)
+            if matches:
+                db.update(obj, matches[0], values)
+                db.commit()
+                result = {"id": matches[0], "success": True, "errors": [], "created": False}
+                return JSONResponse(result, 200)
+            key_value = db.coerce(obj, {spec.name: key}, from_csv=False)
+            (rid,) = db.insert(obj, [db.for_create(obj, {**values, **key_value})], raw=True)
+        except RecordError as exc:
+            raise _Fail.record(exc) from None
+        return JSONResponse({"id": rid, "success": True, "errors": [], "created": True}, 201)
 
     async def composite(request: Request) -> Response:
         body = await json_body(request)
@@ -450,7 +565,7 @@ def create_app(
         if rec.get("id") or rec.get("Id"):
             raise RecordError("INVALID_FIELD", "cannot specify Id in an insert call", ["Id"])
         values = {k: v for k, v in rec.items() if k != "attributes"}
-        coerced = db.coerce(obj, values, from_csv=False)
+        coerced = db.for_create(obj, db.coerce(obj, values, from_csv=False))
         check_references(obj, coerced)
         if obj.name == "Task":
             coerced.setdefault("OwnerId", SANDBOX_USER_ID)
@@ -521,9 +636,7 @@ def create_app(
         try:
             _, values = create_one({**body, "attributes": {"type": obj.name}})
         except RecordError as exc:
-            return JSONResponse(
-                [{"errorCode": exc.code, "message": exc.message, "fields": exc.fields}], 400
-            )
+            raise _Fail.record(exc) from None
         (rid,) = db.insert(obj, [values], raw=True)
         return JSONResponse({"id": rid, "success": True, "errors": []}, 201)
 
@@ -544,7 +657,7 @@ def create_app(
     async def ingest_create(request: Request) -> Response:
         body = await json_body(request)
         operation = body.get("operation")
-        if operation not in ("insert", "update", "upsert"):
+        if operation not in ("insert", "update", "upsert", "delete", "hardDelete"):
             raise _Fail(400, "INVALIDJOB", f"Unsupported operation: {operation}")
         obj = obj_or_404(str(body.get("object", "")))
         external = body.get("externalIdFieldName")
@@ -826,8 +939,12 @@ def create_app(
         api("/sobjects/", sobjects, ["GET"]),
         api("/sobjects/{object}/describe", describe, ["GET"]),
         api("/sobjects/{object}/describe/", describe, ["GET"]),
-        api("/sobjects/{object}/", create_record, ["POST"]),
+        api("/sobjects/{object}", sobject_root, ["GET", "POST"]),
+        api("/sobjects/{object}/", sobject_root, ["GET", "POST"]),
+        api("/sobjects/{object}/updated/", updated, ["GET"]),
+        api("/sobjects/{object}/deleted/", deleted, ["GET"]),
         api("/sobjects/{object}/{id}", record, ["GET", "PATCH", "DELETE"]),
+        api("/sobjects/{object}/{field}/{value:path}", by_external_id, ["GET", "PATCH", "DELETE"]),
         api("/query", query, ["GET"]),
         api("/query/", query, ["GET"]),
         api("/query/{locator}", query_more, ["GET"]),

@@ -1,4 +1,4 @@
-"""Bulk API 2.0 jobs for the Salesforce emulator: ingest (update, upsert, insert) and query.
+"""Bulk API 2.0 jobs for the Salesforce emulator: ingest (insert, update, upsert, delete) and query.
 
 Jobs run synchronously when their data is complete (UploadComplete for ingest, creation for
 query), so a client's first status poll already sees JobComplete.
@@ -142,11 +142,21 @@ class IngestJob:
     ) -> tuple[str, bool]:
         key_value = values.get(key, "")
         fields = {k: v for k, v in values.items() if k != "Id" and k != key}
+        if self.operation in ("delete", "hardDelete"):
+            if set(values) != {"Id"}:
+                raise RecordError("INVALIDBATCH", "a delete job's CSV must have only an Id column")
+            if not key_value:
+                raise RecordError("MISSING_ARGUMENT", "Id not specified in a delete call", ["Id"])
+            if not db.delete(obj, key_value, commit=False):
+                raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
+            return key_value, False
         if self.operation == "insert":
-            return db.insert(obj, [db.coerce(obj, fields, from_csv=True)], raw=True)[0], True
+            return db.insert(obj, [db.for_create(obj, self._coerce(db, obj, fields))], raw=True)[
+                0
+            ], True
         if not key_value:
             if self.operation == "upsert" and key == "Id":
-                coerced = db.coerce(obj, fields, from_csv=True)
+                coerced = db.for_create(obj, self._coerce(db, obj, fields))
                 return db.insert(obj, [coerced], raw=True)[0], True
             raise RecordError("MISSING_ARGUMENT", f"{key} not specified in an update call", [key])
         if key == "Id":
@@ -162,9 +172,16 @@ class IngestJob:
         if not ids:
             if self.operation == "update" or key == "Id":
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted", [])
-            return db.insert(obj, [db.coerce(obj, fields, from_csv=True)], raw=True)[0], True
+            return db.insert(obj, [db.for_create(obj, self._coerce(db, obj, fields))], raw=True)[
+                0
+            ], True
         db.update(obj, ids[0], db.coerce(obj, fields, from_csv=True))
         return ids[0], False
+
+    @staticmethod
+    def _coerce(db: Database, obj: Any, fields: Mapping[str, str]) -> dict[str, Any]:
+        # On insert an empty cell is simply no value (required fields then report missing).
+        return db.coerce(obj, {k: v for k, v in fields.items() if v != ""}, from_csv=True)
 
     def results_csv(self, kind: str) -> str:
         if kind == "successfulResults":

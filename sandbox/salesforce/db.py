@@ -1,13 +1,17 @@
-"""SQLite storage for the Salesforce emulator: Lead, Contact and Task tables, ids, describe, writes.
+"""SQLite storage for the Salesforce emulator: Lead, Contact, Account and Task tables, ids, writes.
 
 Values are stored the way the API shows them: datetimes as ``2024-01-01T00:00:00.000+0000``
-strings (UTC, so text order is time order), booleans as 0/1. Every write bumps
-SystemModstamp and LastModifiedDate from a clock that never goes backwards.
+strings (UTC, so text order is time order), booleans as 0/1, numbers as SQLite numbers. Every
+write bumps SystemModstamp and LastModifiedDate from a clock that never goes backwards. Writes
+are checked as Salesforce checks them: required fields (REQUIRED_FIELD_MISSING), types, email
+format, lengths and restricted picklists; compound ``Name`` fields are computed, read-only.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
+import re
 import sqlite3
 import threading
 from collections.abc import Iterable, Mapping, Sequence
@@ -50,7 +54,12 @@ def make_id(prefix: str, number: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class FieldDef:
-    """A field of an emulated object, with the describe() attributes clients look at."""
+    """A field of an emulated object, with the describe() attributes clients look at.
+
+    `required`: nillable false with no default, so a create without it (or an update setting it
+    to null) fails with REQUIRED_FIELD_MISSING. `default`: the value a create without the field
+    gets (defaultedOnCreate). `computed`: the SQL expression of a read-only compound field.
+    """
 
     name: str
     type: str
@@ -58,10 +67,21 @@ class FieldDef:
     updateable: bool = True
     length: int = 0
     restricted: tuple[str, ...] = ()  # allowed values of a restricted picklist
+    required: bool = False
+    default: str | None = None
+    external_id: bool = False
+    computed: str | None = None
 
     @property
     def nillable(self) -> bool:
-        return self.updateable and self.type != "boolean"
+        return (
+            self.updateable and not self.required and self.default is None
+        ) and self.type != "boolean"
+
+    @property
+    def id_lookup(self) -> bool:
+        """Usable to find a record in an upsert (Id, Email, Name and external ids)."""
+        return self.external_id or self.name in ("Id", "Email") or self.computed is not None
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -72,13 +92,22 @@ class FieldDef:
             "nillable": self.nillable,
             "updateable": self.updateable,
             "createable": self.updateable,
+            "defaultedOnCreate": self.default is not None
+            or self.type == "boolean"
+            or (not self.updateable and self.computed is None),
+            "defaultValue": False if self.type == "boolean" else self.default,
+            "calculated": False,
+            "nameField": self.name == "Name",
+            "externalId": self.external_id,
+            "idLookup": self.id_lookup,
+            "unique": self.external_id or self.name == "Id",
             "filterable": True,
             "sortable": True,
             "custom": self.name.endswith("__c"),
             "soapType": _SOAP_TYPES.get(self.type, "xsd:string"),
             "restrictedPicklist": bool(self.restricted),
             "picklistValues": [
-                {"value": v, "label": v, "active": True, "defaultValue": False}
+                {"value": v, "label": v, "active": True, "defaultValue": v == self.default}
                 for v in self.restricted
             ],
         }
@@ -90,7 +119,20 @@ _SOAP_TYPES = {
     "datetime": "xsd:dateTime",
     "date": "xsd:date",
     "double": "xsd:double",
+    "currency": "xsd:double",
+    "int": "xsd:int",
 }
+
+# A person's compound Name: "First Last", or just the last name (never an empty string).
+_PERSON_NAME = (
+    "NULLIF(TRIM(COALESCE(NULLIF(\"FirstName\", '') || ' ', '') || COALESCE(\"LastName\", '')), '')"
+)
+_EMAIL_RE = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+_SYSTEM_FIELDS = (
+    FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
+    FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
+    FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
+)
 
 
 _LEAD_STATUSES = (
@@ -101,28 +143,37 @@ _LEAD_STATUSES = (
 )
 
 
-def _fields(company: bool) -> list[FieldDef]:
+def _fields(lead: bool) -> list[FieldDef]:
     out = [
         FieldDef("Id", "id", "Record ID", updateable=False, length=18),
         FieldDef("FirstName", "string", "First Name", length=40),
-        FieldDef("LastName", "string", "Last Name", length=80),
+        FieldDef("LastName", "string", "Last Name", length=80, required=True),
+        FieldDef(
+            "Name", "string", "Full Name", updateable=False, length=121, computed=_PERSON_NAME
+        ),
     ]
-    if company:
-        out.append(FieldDef("Company", "string", "Company", length=255))
+    if lead:
+        out.append(FieldDef("Company", "string", "Company", length=255, required=True))
     out += [
         FieldDef("Email", "email", "Email", length=80),
         FieldDef("LeadSource", "picklist", "Lead Source", length=255),
         FieldDef("Country", "string", "Country", length=80),
-        FieldDef("Status", "picklist", "Status", length=255, restricted=_LEAD_STATUSES),
+        FieldDef(
+            "Status",
+            "picklist",
+            "Status",
+            length=255,
+            restricted=_LEAD_STATUSES,
+            default=_LEAD_STATUSES[0] if lead else None,
+        ),
         FieldDef("HasOptedOutOfEmail", "boolean", "Email Opt Out"),
         FieldDef("ColdSend_Status__c", "picklist", "ColdSend Status", length=255),
         FieldDef("ColdSend_Opened__c", "boolean", "ColdSend Opened"),
         FieldDef("ColdSend_Replied__c", "boolean", "ColdSend Replied"),
         FieldDef("ColdSend_Bounced__c", "boolean", "ColdSend Bounced"),
         FieldDef("OwnerId", "reference", "Owner ID", length=18),
-        FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
-        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
-        FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
+        FieldDef("External_Id__c", "string", "External Id", length=255, external_id=True),
+        *_SYSTEM_FIELDS,
     ]
     return out
 
@@ -155,9 +206,21 @@ def _task_fields() -> list[FieldDef]:
         FieldDef("WhoId", "reference", "Name ID", length=18),
         FieldDef("OwnerId", "reference", "Assigned To ID", length=18),
         FieldDef("ColdSend_Reply_Id__c", "string", "ColdSend Reply Id", length=255),
-        FieldDef("CreatedDate", "datetime", "Created Date", updateable=False),
-        FieldDef("LastModifiedDate", "datetime", "Last Modified Date", updateable=False),
-        FieldDef("SystemModstamp", "datetime", "System Modstamp", updateable=False),
+        *_SYSTEM_FIELDS,
+    ]
+
+
+def _account_fields() -> list[FieldDef]:
+    return [
+        FieldDef("Id", "id", "Account ID", updateable=False, length=18),
+        FieldDef("Name", "string", "Account Name", length=255, required=True),
+        FieldDef("Industry", "picklist", "Industry", length=255),
+        FieldDef("Website", "url", "Website", length=255),
+        FieldDef("Phone", "phone", "Account Phone", length=40),
+        FieldDef("NumberOfEmployees", "int", "Employees"),
+        FieldDef("AnnualRevenue", "currency", "Annual Revenue"),
+        FieldDef("External_Id__c", "string", "External Id", length=255, external_id=True),
+        *_SYSTEM_FIELDS,
     ]
 
 
@@ -168,14 +231,43 @@ class _Object:
         self.fields = fields
         self.by_lower = {f.name.lower(): f for f in fields}
         self.names = [f.name for f in fields]
+        self.stored = [f.name for f in fields if f.computed is None]
         self.booleans = {f.name for f in fields if f.type == "boolean"}
+        self.required = [f for f in fields if f.required]
+        self.defaults = {f.name: f.default for f in fields if f.default is not None}
+
+    def describe(self, version: str) -> dict[str, Any]:
+        """The sObject's describe (or, without fields, its `metadata()` objectDescribe)."""
+        base = f"/services/data/v{version}/sobjects/{self.name}"
+        return {
+            "name": self.name,
+            "label": self.name,
+            "labelPlural": self.name + "s",
+            "keyPrefix": self.prefix,
+            "custom": False,
+            "createable": True,
+            "updateable": True,
+            "deletable": True,
+            "queryable": True,
+            "retrieveable": True,
+            "searchable": True,
+            "undeletable": True,
+            "urls": {
+                "sobject": base,
+                "describe": f"{base}/describe",
+                "rowTemplate": f"{base}/{{ID}}",
+            },
+        }
 
 
 OBJECTS: dict[str, _Object] = {
-    "Lead": _Object("Lead", "00Q", _fields(company=True)),
-    "Contact": _Object("Contact", "003", _fields(company=False)),
+    "Lead": _Object("Lead", "00Q", _fields(lead=True)),
+    "Contact": _Object("Contact", "003", _fields(lead=False)),
+    "Account": _Object("Account", "001", _account_fields()),
     "Task": _Object("Task", "00T", _task_fields()),
 }
+
+_SQL_TYPES = {"boolean": "INTEGER", "int": "INTEGER", "double": "REAL", "currency": "REAL"}
 
 
 class RecordError(Exception):
@@ -188,7 +280,12 @@ class RecordError(Exception):
         self.fields = list(fields)
 
     def as_json(self) -> dict[str, Any]:
+        """The error as composite and create results list it (``statusCode``)."""
         return {"statusCode": self.code, "message": self.message, "fields": self.fields}
+
+    def as_rest(self) -> dict[str, Any]:
+        """The error as a single-record REST call answers it (``errorCode``)."""
+        return {"errorCode": self.code, "message": self.message, "fields": self.fields}
 
 
 class Database:
@@ -200,6 +297,7 @@ class Database:
         self._conn.execute("PRAGMA journal_mode=MEMORY")
         self._conn.execute("PRAGMA synchronous=OFF")
         self._last_stamp = ""
+        self.deleted_log: list[tuple[str, str, str]] = []  # (object, Id, deletedDate), in memory
         self._create()
         with self._lock:
             existing = sum(
@@ -211,18 +309,15 @@ class Database:
     def _create(self) -> None:
         with self._lock:
             for obj in OBJECTS.values():
-                cols = ", ".join(
-                    f'"{f.name}" {"INTEGER" if f.type == "boolean" else "TEXT"}'
-                    + (" PRIMARY KEY" if f.name == "Id" else "")
-                    for f in obj.fields
-                )
+                cols = ", ".join(self._column(f, new_table=True) for f in obj.fields)
                 self._conn.execute(f'CREATE TABLE IF NOT EXISTS "{obj.name}" ({cols})')
-                # A database kept from an older emulator lacks the fields added since.
-                have = {r[1] for r in self._conn.execute(f'PRAGMA table_info("{obj.name}")')}
-                for f in obj.fields:
-                    if f.name not in have:
-                        kind = "INTEGER" if f.type == "boolean" else "TEXT"
-                        self._conn.execute(f'ALTER TABLE "{obj.name}" ADD COLUMN "{f.name}" {kind}')
+                # A state directory from an older emulator lacks newer fields: add them.
+                have = {r[1] for r in self._conn.execute(f'PRAGMA table_xinfo("{obj.name}")')}
+                for spec in obj.fields:
+                    if spec.name not in have:
+                        self._conn.execute(
+                            f'ALTER TABLE "{obj.name}" ADD COLUMN {self._column(spec)}'
+                        )
                 self._conn.execute(
                     f'CREATE INDEX IF NOT EXISTS "{obj.name}_modstamp" '
                     f'ON "{obj.name}" ("SystemModstamp", "Id")'
@@ -234,6 +329,13 @@ class Database:
                             f'ON "{obj.name}" ("{col}" COLLATE NOCASE)'
                         )
 
+    @staticmethod
+    def _column(spec: FieldDef, *, new_table: bool = False) -> str:
+        if spec.computed is not None:
+            return f'"{spec.name}" TEXT GENERATED ALWAYS AS ({spec.computed}) VIRTUAL'
+        primary = " PRIMARY KEY" if spec.name == "Id" and new_table else ""
+        return f'"{spec.name}" {_SQL_TYPES.get(spec.type, "TEXT")}{primary}'
+
     def reset(self) -> None:
         """Delete every record."""
         with self._lock:
@@ -242,6 +344,7 @@ class Database:
             self._conn.commit()
             self._counter = itertools.count(1)
             self._last_stamp = ""
+            self.deleted_log.clear()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -275,7 +378,8 @@ class Database:
         """Validate a write's field values and convert them to stored form.
 
         Raises:
-            RecordError: unknown, read-only or ill-typed fields.
+            RecordError: unknown, read-only or ill-typed fields, bad emails, too-long text, a
+                bad restricted picklist value, or a required field set to null.
         """
         out: dict[str, Any] = {}
         for key, value in values.items():
@@ -287,7 +391,9 @@ class Database:
             if not spec.updateable:
                 raise RecordError(
                     "INVALID_FIELD_FOR_INSERT_UPDATE",
-                    f"Unable to create/update fields: {spec.name}.",
+                    f"Unable to create/update fields: {spec.name}. Please check the security "
+                    "settings of this field and verify that it is read/write for your profile "
+                    "or permission set.",
                     [spec.name],
                 )
             if from_csv:
@@ -295,36 +401,88 @@ class Database:
                     continue  # Bulk API: an empty cell leaves the field unchanged
                 if value == "#N/A":
                     value = None
-            if spec.type == "boolean":
-                if from_csv and isinstance(value, str) and value.lower() in ("true", "false"):
-                    value = value.lower() == "true"
-                if not isinstance(value, bool):
-                    raise RecordError(
-                        "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                        f"{spec.label}: value not of required type: {value!r}",
-                        [spec.name],
-                    )
-                out[spec.name] = 1 if value else 0
-            elif value is None or isinstance(value, str):
-                if spec.restricted and value not in spec.restricted:
-                    raise RecordError(
-                        "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
-                        f"{spec.label}: bad value for restricted picklist field: {value}",
-                        [spec.name],
-                    )
-                if isinstance(value, str) and spec.length and len(value) > spec.length:
-                    raise RecordError(
-                        "STRING_TOO_LONG",
-                        f"{spec.label}: data value too large (max length={spec.length})",
-                        [spec.name],
-                    )
-                out[spec.name] = value
-            else:
+            elif value == "" and spec.type != "boolean":
+                value = None  # Salesforce stores an empty text value as null
+            out[spec.name] = self._typed(spec, value, from_csv)
+        return out
+
+    @staticmethod
+    def _typed(spec: FieldDef, value: Any, from_csv: bool) -> Any:
+        def wrong_type() -> RecordError:
+            return RecordError(
+                "INVALID_TYPE_ON_FIELD_IN_RECORD",
+                f"{spec.label}: value not of required type: {value}",
+                [spec.name],
+            )
+
+        if value is None:
+            if spec.required or spec.default is not None:
                 raise RecordError(
-                    "INVALID_TYPE_ON_FIELD_IN_RECORD",
-                    f"{spec.label}: value not of required type: {value!r}",
+                    "REQUIRED_FIELD_MISSING",
+                    f"Required fields are missing: [{spec.name}]",
                     [spec.name],
                 )
+            if spec.type == "boolean":
+                raise wrong_type()  # a checkbox is never null
+            return None
+        if spec.type == "boolean":
+            if from_csv and isinstance(value, str) and value.lower() in ("true", "false"):
+                value = value.lower() == "true"
+            if not isinstance(value, bool):
+                raise wrong_type()
+            return 1 if value else 0
+        if spec.type in ("int", "double", "currency"):
+            number: Any = value
+            if from_csv and isinstance(value, str):
+                try:
+                    number = float(value) if spec.type != "int" else int(value)
+                except ValueError:
+                    raise wrong_type() from None
+            if isinstance(number, bool) or not isinstance(number, int | float):
+                raise wrong_type()
+            if isinstance(number, float) and not math.isfinite(number):
+                raise wrong_type()
+            if spec.type == "int":
+                if isinstance(number, float) and not number.is_integer():
+                    raise wrong_type()
+                return int(number)
+            return float(number)
+        if not isinstance(value, str):
+            raise wrong_type()
+        if spec.restricted and value not in spec.restricted:
+            raise RecordError(
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                f"{spec.label}: bad value for restricted picklist field: {value}",
+                [spec.name],
+            )
+        if spec.length and len(value) > spec.length:
+            raise RecordError(
+                "STRING_TOO_LONG",
+                f"{spec.label}: data value too large: {value[:40]} (max length={spec.length})",
+                [spec.name],
+            )
+        if spec.type == "email" and not _EMAIL_RE.match(value):
+            raise RecordError(
+                "INVALID_EMAIL_ADDRESS",
+                f"{spec.label}: invalid email address: {value}",
+                [spec.name],
+            )
+        return value
+
+    def for_create(self, obj: _Object, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Already-coerced values of a new record with defaults applied and required fields checked.
+
+        Raises:
+            RecordError: REQUIRED_FIELD_MISSING naming every missing required field.
+        """
+        out = {**obj.defaults, **values}
+        missing = [f.name for f in obj.required if out.get(f.name) in (None, "")]
+        if missing:
+            raise RecordError(
+                "REQUIRED_FIELD_MISSING",
+                f"Required fields are missing: [{', '.join(missing)}]",
+                missing,
+            )
         return out
 
     # -- reads ---------------------------------------------------------------------------------
@@ -386,7 +544,11 @@ class Database:
         rows: list[tuple[Any, ...]] = []
         with self._lock:
             for record in records:
-                values = dict(record) if raw else self.coerce(obj, record, from_csv=False)
+                values = (
+                    dict(record)
+                    if raw
+                    else self.for_create(obj, self.coerce(obj, record, from_csv=False))
+                )
                 for name in obj.booleans:
                     if values.get(name) is None:
                         values[name] = 0  # checkboxes are never null in Salesforce
@@ -396,10 +558,10 @@ class Database:
                 values.setdefault("CreatedDate", stamp)
                 values.setdefault("LastModifiedDate", stamp)
                 values["SystemModstamp"] = stamp
-                rows.append(tuple(values.get(n) for n in obj.names))
+                rows.append(tuple(values.get(n) for n in obj.stored))
                 ids.append(record_id)
-            marks = ", ".join("?" for _ in obj.names)
-            cols = ", ".join(f'"{n}"' for n in obj.names)
+            marks = ", ".join("?" for _ in obj.stored)
+            cols = ", ".join(f'"{n}"' for n in obj.stored)
             self._conn.executemany(f'INSERT INTO "{obj.name}" ({cols}) VALUES ({marks})', rows)
             self._conn.commit()
         return ids
@@ -420,12 +582,25 @@ class Database:
             if cur.rowcount == 0:
                 raise RecordError("ENTITY_IS_DELETED", "entity is deleted")
 
-    def delete(self, obj: _Object, record_id: str) -> bool:
-        """Delete one record; False when there was none."""
+    def delete(self, obj: _Object, record_id: str, *, commit: bool = True) -> bool:
+        """Delete one record; False when there was none. Deletions are logged (``deleted/``)."""
         with self._lock:
             cur = self._conn.execute(f'DELETE FROM "{obj.name}" WHERE "Id" = ?', (record_id,))
-            self._conn.commit()
+            if commit:
+                self._conn.commit()
+            if cur.rowcount > 0:
+                self.deleted_log.append((obj.name, record_id, self.now()))
             return cur.rowcount > 0
+
+    def updated_between(self, obj: _Object, start: str, end: str) -> list[str]:
+        """Ids of records whose SystemModstamp is in [start, end], oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f'SELECT "Id" FROM "{obj.name}" WHERE "SystemModstamp" >= ? '
+                'AND "SystemModstamp" <= ? ORDER BY "SystemModstamp", "Id"',
+                (start, end),
+            ).fetchall()
+        return [r[0] for r in rows]
 
     def commit(self) -> None:
         with self._lock:

@@ -2,8 +2,9 @@
 
 Supported: ``SELECT f1, f2 | COUNT() FROM Obj [WHERE ...] [ORDER BY f [ASC|DESC] [NULLS
 FIRST|LAST], ...] [LIMIT n] [OFFSET n]`` with AND/OR/NOT, parentheses, ``= != <> < > <= >= LIKE
-IN NOT IN``, ``null``, string/number/boolean/date/datetime literals and Salesforce's string
-escapes. Errors are `SoqlError` carrying Salesforce's error code (MALFORMED_QUERY, INVALID_FIELD,
+IN NOT IN``, ``null``, string/number/boolean/date/datetime literals, Salesforce's string
+escapes and its relative date literals (``TODAY``, ``LAST_N_DAYS:7``, ``THIS_WEEK``, ...: UTC,
+weeks starting on Sunday as in the en_US locale, fiscal years on calendar years). Errors are `SoqlError` carrying Salesforce's error code (MALFORMED_QUERY, INVALID_FIELD,
 INVALID_TYPE) so the app can answer like the real API.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 __all__ = [
@@ -25,6 +26,7 @@ __all__ = [
     "Query",
     "SoqlError",
     "compile_query",
+    "date_literal_range",
     "format_datetime",
     "parse",
     "parse_literal",
@@ -85,6 +87,9 @@ _TOKEN_RE = re.compile(
   | (?P<date>\d{4}-\d{2}-\d{2})(?![\w:])
   | (?P<number>[+-]?\d+(?:\.\d+)?)(?![\w.])
   | (?P<string>')
+  | (?P<dateliteral>(?i:(?:LAST_N_|NEXT_N_)(?:DAYS|WEEKS|MONTHS|QUARTERS|YEARS|FISCAL_QUARTERS
+        |FISCAL_YEARS)|N_(?:DAYS|WEEKS|MONTHS|QUARTERS|YEARS|FISCAL_QUARTERS|FISCAL_YEARS)_AGO)
+        \s*:\s*\d+)(?![\w.])
   | (?P<op>!=|<>|<=|>=|=|<|>)
   | (?P<punct>[(),])
   | (?P<ident>[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z][A-Za-z0-9_]*)*)
@@ -108,7 +113,7 @@ _SIMPLE_ESCAPES = {
 class Literal:
     """A literal value; `like` is the SQLite LIKE pattern (escape char ``\\``) for strings."""
 
-    kind: str  # string, number, boolean, null, date, datetime
+    kind: str  # string, number, boolean, null, date, datetime, daterange ((NAME, n))
     value: Any
     like: str | None = None
 
@@ -162,6 +167,75 @@ def _read_string(soql: str, start: int) -> tuple[Literal, int]:
     raise SoqlError("MALFORMED_QUERY", f"unterminated string literal starting at {start}")
 
 
+_DATE_LITERALS = {
+    "YESTERDAY",
+    "TODAY",
+    "TOMORROW",
+    "LAST_90_DAYS",
+    "NEXT_90_DAYS",
+    *(
+        f"{when}_{unit}"
+        for when in ("LAST", "THIS", "NEXT")
+        for unit in ("WEEK", "MONTH", "QUARTER", "YEAR", "FISCAL_QUARTER", "FISCAL_YEAR")
+    ),
+}
+_UNIT_MONTHS = {"MONTH": 1, "QUARTER": 3, "YEAR": 12, "FISCAL_QUARTER": 3, "FISCAL_YEAR": 12}
+
+
+def _period_start(unit: str, today: date) -> date:
+    if unit == "DAY":
+        return today
+    if unit == "WEEK":
+        return today - timedelta(days=(today.weekday() + 1) % 7)  # weeks start on Sunday
+    months = _UNIT_MONTHS[unit]
+    month0 = (today.month - 1) // months * months
+    return date(today.year, month0 + 1, 1)
+
+
+def _shift(unit: str, start: date, steps: int) -> date:
+    if unit == "DAY":
+        return start + timedelta(days=steps)
+    if unit == "WEEK":
+        return start + timedelta(days=7 * steps)
+    total = start.year * 12 + start.month - 1 + steps * _UNIT_MONTHS[unit]
+    return date(total // 12, total % 12 + 1, 1)
+
+
+def date_literal_range(name: str, n: int, today: date) -> tuple[date, date]:
+    """The [start, end) days a relative date literal covers, e.g. LAST_N_DAYS:7 on `today`.
+
+    Raises:
+        SoqlError: an unknown literal.
+    """
+    fixed = {"YESTERDAY": ("DAY", -1), "TODAY": ("DAY", 0), "TOMORROW": ("DAY", 1)}
+    if name in fixed:
+        unit, step = fixed[name]
+        return _shift(unit, today, step), _shift(unit, today, step + 1)
+    if name in ("LAST_90_DAYS", "NEXT_90_DAYS"):
+        name, n = name.replace("90", "N"), 90
+    when, _, rest = name.partition("_")
+    if when in ("LAST", "THIS", "NEXT") and not rest.startswith("N_"):
+        unit, step = rest, {"LAST": -1, "THIS": 0, "NEXT": 1}[when]
+        start = _period_start(unit, today)
+        return _shift(unit, start, step), _shift(unit, start, step + 1)
+    plural: str | None = None
+    if when in ("LAST", "NEXT") and rest.startswith("N_"):
+        plural = rest[2:]
+    elif name.startswith("N_") and name.endswith("_AGO"):
+        plural = name[2:-4]
+    unit = (plural or "")[:-1]  # DAYS -> DAY, FISCAL_YEARS -> FISCAL_YEAR
+    if unit != "DAY" and unit != "WEEK" and unit not in _UNIT_MONTHS:
+        raise SoqlError("MALFORMED_QUERY", f"unknown date literal {name}")
+    start = _period_start(unit, today)
+    if name.endswith("_AGO"):
+        return _shift(unit, start, -n), _shift(unit, start, -n + 1)
+    if when == "NEXT":
+        return _shift(unit, start, 1), _shift(unit, start, 1 + n)
+    if unit == "DAY":
+        return _shift(unit, start, -n), _shift(unit, start, 1)  # LAST_N_DAYS includes today
+    return _shift(unit, start, -n), start
+
+
 def _tokenize(soql: str) -> list[_Token]:
     tokens: list[_Token] = []
     pos = 0
@@ -189,6 +263,11 @@ def _tokenize(soql: str) -> list[_Token]:
             tokens.append(_Token("literal", text, pos, Literal("date", text)))
         elif kind == "datetime":
             tokens.append(_Token("literal", text, pos, Literal("datetime", _parse_dt(text))))
+        elif kind == "dateliteral":
+            name, _, count = text.upper().replace(" ", "").partition(":")
+            tokens.append(_Token("literal", text, pos, Literal("daterange", (name, int(count)))))
+        elif kind == "ident" and text.upper() in _DATE_LITERALS:
+            tokens.append(_Token("literal", text, pos, Literal("daterange", (text.upper(), 1))))
         elif kind == "ident" and text.upper() in _KEYWORDS:
             up = text.upper()
             if up == "NULL":
@@ -437,7 +516,30 @@ _NUMERIC = {"double", "int", "currency", "percent"}
 class _Compiler:
     object_name: str
     fields: Mapping[str, FieldSpec]  # lower-case name -> spec
+    today: date
     params: list[Any] = field(default_factory=list)
+
+    def date_bounds(self, spec: FieldSpec, lit: Literal) -> tuple[str, str]:
+        """A date literal's [start, end) in the stored form of `spec`'s values."""
+        if spec.type not in ("date", "datetime"):
+            raise SoqlError(
+                "INVALID_FIELD",
+                f"value of filter criterion for field '{spec.name}' must be of type "
+                f"{spec.type} and should not be a date literal",
+            )
+        name, n = lit.value
+        start, end = date_literal_range(name, n, self.today)
+        if spec.type == "date":
+            return start.isoformat(), end.isoformat()
+        return (
+            format_datetime(datetime(start.year, start.month, start.day, tzinfo=UTC)),
+            format_datetime(datetime(end.year, end.month, end.day, tzinfo=UTC)),
+        )
+
+    def in_range(self, col: str, spec: FieldSpec, lit: Literal) -> str:
+        start, end = self.date_bounds(spec, lit)
+        self.params.extend([start, end])
+        return f"({col} >= ? AND {col} < ?)"
 
     def spec(self, name: str) -> FieldSpec:
         found = self.fields.get(name.lower())
@@ -482,6 +584,15 @@ class _Compiler:
             col += " COLLATE NOCASE"
         if cond.op in ("IN", "NOT IN"):
             assert isinstance(cond.value, tuple)
+            if any(v.kind == "daterange" for v in cond.value):
+                if not all(v.kind == "daterange" for v in cond.value):
+                    raise SoqlError(
+                        "MALFORMED_QUERY", f"{cond.op} mixes date literals with other values"
+                    )
+                ranges = " OR ".join(self.in_range(col, spec, v) for v in cond.value)
+                if cond.op == "IN":
+                    return f"({ranges})"
+                return f"(NOT ({ranges}) OR {col} IS NULL)"
             values = [self.value(spec, v) for v in cond.value if v.kind != "null"]
             has_null = any(v.kind == "null" for v in cond.value)
             marks = ", ".join("?" for _ in values)
@@ -501,6 +612,15 @@ class _Compiler:
             raise SoqlError(
                 "MALFORMED_QUERY", f"null can only be compared with = or != ({cond.field})"
             )
+        if lit.kind == "daterange" and cond.op != "LIKE":
+            if cond.op == "=":
+                return self.in_range(col, spec, lit)
+            if cond.op == "!=":
+                return f"(NOT {self.in_range(col, spec, lit)} OR {col} IS NULL)"
+            start, end = self.date_bounds(spec, lit)
+            # A range compares by its start (<, >=) or its end (<=, >), as Salesforce does.
+            self.params.append(start if cond.op in ("<", ">=") else end)
+            return f"{col} {'<' if cond.op in ('<', '<=') else '>='} ?"
         if cond.op == "LIKE":
             if spec.type not in _STRINGY or lit.kind != "string":
                 raise SoqlError(
@@ -516,14 +636,17 @@ class _Compiler:
 
 
 def compile_query(
-    query: Query, fields: Mapping[str, FieldSpec], table: str
+    query: Query, fields: Mapping[str, FieldSpec], table: str, *, today: date | None = None
 ) -> tuple[str, list[Any], list[str]]:
     """SQL, parameters and canonical selected field names for a parsed query.
+
+    Args:
+        today: The UTC day relative date literals count from (today when None).
 
     Raises:
         SoqlError: INVALID_FIELD naming any unknown field, or a type mismatch.
     """
-    comp = _Compiler(query.object_name, fields)
+    comp = _Compiler(query.object_name, fields, today or datetime.now(UTC).date())
     selected = [comp.spec(f).name for f in query.fields]
     cols = "COUNT(*)" if query.count else ", ".join(f'"{name}"' for name in selected)
     sql = f'SELECT {cols} FROM "{table}"'

@@ -252,8 +252,14 @@ def test_bulk_upsert_by_email_updates_matches_and_inserts_the_rest(
     sf = conn.client
     (job,) = sf.bulk2.Lead.upsert(
         records=[
-            {"Email": "OLD@x.io", "LastName": "Renamed", "ColdSend_Opened__c": "true"},
-            {"Email": "new@x.io", "LastName": "New", "ColdSend_Opened__c": "false"},
+            {
+                "Email": "OLD@x.io",
+                "LastName": "Renamed",
+                "Company": "",
+                "ColdSend_Opened__c": "true",
+            },
+            # A new Lead needs its Company, as in a real org (REQUIRED_FIELD_MISSING otherwise).
+            {"Email": "new@x.io", "LastName": "New", "Company": "N", "ColdSend_Opened__c": "false"},
         ],
         external_id_field="Email",
         wait=0,
