@@ -38,6 +38,9 @@ class SandboxStack:
     salesforce_client_secret: str = field(repr=False)
     hubspot_token: str = field(repr=False)
     state_dir: Path | None = None
+    salesforce_username: str = "user@sandbox.example"
+    salesforce_password: str = field(default="", repr=False)
+    salesforce_security_token: str = field(default="", repr=False)
 
     @property
     def coldsend_base_url(self) -> str:
@@ -92,6 +95,8 @@ def _load_secrets(state_dir: Path | None) -> dict[str, str]:
         "coldsend_admin_key": "cs_live_" + secrets.token_urlsafe(24),
         "salesforce_client_secret": secrets.token_urlsafe(24),
         "hubspot_token": "pat-sandbox-" + secrets.token_urlsafe(24),
+        "salesforce_password": secrets.token_urlsafe(12),
+        "salesforce_security_token": secrets.token_hex(12),
     }
     if state_dir is None:
         return generated
@@ -139,7 +144,10 @@ def start_stack(
         per_hour=coldsend_per_hour,
     )
     salesforce_app = create_salesforce_app(
-        db_path=db("salesforce.db"), client_secret=creds["salesforce_client_secret"]
+        db_path=db("salesforce.db"),
+        client_secret=creds["salesforce_client_secret"],
+        password=creds["salesforce_password"],
+        security_token=creds["salesforce_security_token"],
     )
     sheets_app = create_sheets_app(db_path=db("sheets.db"))
     hubspot_app = create_hubspot_app(db_path=db("hubspot.db"), token=creds["hubspot_token"])
@@ -161,4 +169,7 @@ def start_stack(
         salesforce_client_secret=creds["salesforce_client_secret"],
         hubspot_token=creds["hubspot_token"],
         state_dir=state_dir,
+        salesforce_username=salesforce_app.state.username,
+        salesforce_password=creds["salesforce_password"],
+        salesforce_security_token=creds["salesforce_security_token"],
     )
