@@ -14,28 +14,14 @@ from urllib.parse import quote
 import gspread
 import pytest
 import requests
-from requests.adapters import HTTPAdapter
 
 from sandbox._server import RunningServer, start_server
+from sandbox.clients import GOOGLE_APIS, sandbox_session, sheets_client
 from sandbox.sheets.app import create_app
 
 __all__ = ["GOOGLE_SHEETS_BASE", "SheetsSandbox", "sheets_sandbox", "sheets_server"]
 
 GOOGLE_SHEETS_BASE = "https://sheets.googleapis.com"
-
-
-class _Rewrite(HTTPAdapter):
-    """Sends ``https://sheets.googleapis.com/...`` to the sandbox (gspread hard-codes the host)."""
-
-    def __init__(self, target: str) -> None:
-        super().__init__()
-        self.target = target.rstrip("/")
-
-    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-        url = request.url or ""
-        if url.startswith(GOOGLE_SHEETS_BASE):
-            request.url = self.target + url[len(GOOGLE_SHEETS_BASE) :]
-        return super().send(request, **kwargs)
 
 
 class SheetsSandbox:
@@ -110,18 +96,15 @@ class SheetsSandbox:
         self._call("POST", "/_sandbox/stats/reset")
 
     def session(self, token: str | None = None) -> requests.Session:
-        """A `requests.Session` that sends Google Sheets calls to the sandbox."""
-        session = requests.Session()
-        session.trust_env = False
-        session.mount(GOOGLE_SHEETS_BASE + "/", _Rewrite(self.url))
+        """A `requests.Session` that sends Google Sheets (and Drive) calls to the sandbox."""
+        session = sandbox_session(self.url, prefixes=GOOGLE_APIS)
         if token:
             session.headers["Authorization"] = f"Bearer {token}"
         return session
 
     def client(self, token: str | None = None) -> gspread.Client:
         """A real `gspread.Client` wired to the sandbox (token = the user for quotas)."""
-        # gspread sends no credentials of its own when handed a session with auth=None.
-        return gspread.Client(auth=None, session=self.session(token))  # type: ignore[arg-type]
+        return sheets_client(self.url, user=token)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -96,15 +97,59 @@ class Sheet:
     row_count: int
     col_count: int
     rows: list[list[Cell]] = field(default_factory=list)
+    # Cell formats and notes by (row, column), e.g. {"userEnteredFormat": {...}, "note": "..."}.
+    cell_extras: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
+    # Other sheet properties set through updateSheetProperties: tabColorStyle, hidden,
+    # gridProperties.frozenRowCount / frozenColumnCount / hideGridlines.
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def properties(self) -> dict[str, Any]:
+        grid = {"rowCount": self.row_count, "columnCount": self.col_count}
+        grid.update(self.extra.get("gridProperties", {}))
+        props = {k: v for k, v in self.extra.items() if k != "gridProperties"}
         return {
             "sheetId": self.sheet_id,
             "title": self.title,
             "index": self.index,
             "sheetType": "GRID",
-            "gridProperties": {"rowCount": self.row_count, "columnCount": self.col_count},
+            "gridProperties": grid,
+            **props,
         }
+
+    def insert_dimension(self, rows: bool, start: int, count: int) -> None:
+        """Insert `count` empty rows (or columns) before index `start`, growing the grid."""
+        if rows:
+            if start < len(self.rows):
+                self.rows[start:start] = [[] for _ in range(count)]
+            self.row_count += count
+        else:
+            for row in self.rows:
+                if start < len(row):
+                    row[start:start] = [""] * count
+            self.col_count += count
+        self._shift_extras(rows, start, count)
+
+    def delete_dimension(self, rows: bool, start: int, end: int) -> None:
+        """Delete rows (or columns) [start, end), shrinking the grid."""
+        if rows:
+            del self.rows[start:end]
+            self.row_count -= end - start
+        else:
+            for row in self.rows:
+                del row[start:end]
+            self.col_count -= end - start
+        axis = 0 if rows else 1
+        self.cell_extras = {k: v for k, v in self.cell_extras.items() if not start <= k[axis] < end}
+        self._shift_extras(rows, end, start - end)
+
+    def _shift_extras(self, rows: bool, start: int, delta: int) -> None:
+        axis = 0 if rows else 1
+        moved: dict[tuple[int, int], dict[str, Any]] = {}
+        for (r, c), extra in self.cell_extras.items():
+            if (r, c)[axis] >= start:
+                r, c = (r + delta, c) if rows else (r, c + delta)
+            moved[(r, c)] = extra
+        self.cell_extras = moved
 
     def bounds(self, rng: A1Range) -> tuple[int, int, int, int]:
         """Closed bounds of `rng` on this sheet, open sides clipped to the grid."""
@@ -195,6 +240,50 @@ class Sheet:
             touched.add(index)
         return touched
 
+    def row_span(self, index: int, lo: int, hi: int) -> tuple[int, int] | None:
+        """First and last non-empty column of row `index` within [lo, hi], or None."""
+        if index >= len(self.rows):
+            return None
+        row = self.rows[index]
+        found = [c for c in range(lo, min(hi + 1, len(row))) if row[c] != ""]
+        return (found[0], found[-1]) if found else None
+
+    def find_table(self, r1: int, c1: int, r2: int, c2: int) -> tuple[int, int, int, int] | None:
+        """The first table found in the search area [r1..r2] x [c1..c2], as Google's append
+        finds it, as (top, left, bottom, right); None when the area holds no value.
+
+        Its top row is the area's first row holding a value; its columns run between that
+        row's first and last values in the area, widened by the values touching them. Each
+        following row (past the area too) with a value in the table's columns extends it, and
+        widens it the same way; the first row with none ends it.
+        """
+        top = next(
+            (r for r in range(r1, min(r2 + 1, len(self.rows))) if self.row_span(r, c1, c2)),
+            None,
+        )
+        if top is None:
+            return None
+        span = self.row_span(top, c1, c2)
+        assert span is not None
+        left, right = self._widen(top, *span)
+        bottom = top
+        while bottom + 1 < len(self.rows):
+            nxt = self.row_span(bottom + 1, left, right)
+            if nxt is None:
+                break
+            bottom += 1
+            lo, hi = self._widen(bottom, *nxt)
+            left, right = min(left, lo), max(right, hi)
+        return top, left, bottom, right
+
+    def _widen(self, index: int, lo: int, hi: int) -> tuple[int, int]:
+        row = self.rows[index] if index < len(self.rows) else []
+        while lo > 0 and lo - 1 < len(row) and row[lo - 1] != "":
+            lo -= 1
+        while hi + 1 < len(row) and row[hi + 1] != "":
+            hi += 1
+        return lo, hi
+
     def last_data_row(self) -> int:
         """0-based index of the last row holding any value, -1 when the sheet is empty."""
         for index in range(len(self.rows) - 1, -1, -1):
@@ -210,6 +299,8 @@ class Spreadsheet:
     spreadsheet_id: str
     title: str
     sheets: list[Sheet]
+    permissions: list[dict[str, Any]] = field(default_factory=list)  # Drive sharing
+    created: str = field(default_factory=lambda: _drive_now())
 
     def sheet(self, title: str | None) -> Sheet:
         if title is None:
@@ -237,6 +328,10 @@ class Spreadsheet:
             "sheets": [{"properties": s.properties()} for s in self.sheets],
             "spreadsheetUrl": f"https://docs.google.com/spreadsheets/d/{self.spreadsheet_id}/edit",
         }
+
+
+def _drive_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + "000Z"
 
 
 def _encode(cell: Cell) -> Any:
@@ -267,6 +362,9 @@ class Store:
                 CREATE TABLE IF NOT EXISTS rows (
                     spreadsheet_id TEXT, sheet_id INTEGER, row_index INTEGER, cells TEXT,
                     PRIMARY KEY (spreadsheet_id, sheet_id, row_index));
+                CREATE TABLE IF NOT EXISTS extras (
+                    spreadsheet_id TEXT, sheet_id INTEGER, data TEXT,
+                    PRIMARY KEY (spreadsheet_id, sheet_id));
                 """
             )
             self._load()
@@ -285,6 +383,16 @@ class Store:
             if len(sheet.rows) <= row_index:
                 sheet.rows.extend([] for _ in range(row_index + 1 - len(sheet.rows)))
             sheet.rows[row_index] = [_decode(c) for c in json.loads(cells)]
+        for sid, sheet_id, data in self._db.execute("SELECT * FROM extras"):
+            if sid not in self.spreadsheets:
+                continue
+            try:
+                sheet = self.spreadsheets[sid].sheet_by_id(sheet_id)
+            except SheetNotFound:
+                continue
+            loaded = json.loads(data)
+            sheet.extra = dict(loaded.get("extra", {}))
+            sheet.cell_extras = {(r, c): v for r, c, v in loaded.get("cells", [])}
 
     def save(self, book: Spreadsheet, touched: Iterable[tuple[Sheet, Iterable[int]]] = ()) -> None:
         """Persist the spreadsheet's properties and the given rows (no-op without a database)."""
@@ -322,6 +430,48 @@ class Store:
                     ],
                 )
 
+    def save_all(self, book: Spreadsheet) -> None:
+        """Persist a spreadsheet whose rows moved (dimensions inserted or deleted, sheets gone)."""
+        if self._db is None:
+            return
+        with self._db:
+            self._db.execute("DELETE FROM rows WHERE spreadsheet_id = ?", (book.spreadsheet_id,))
+        self.save(book, [(s, range(len(s.rows))) for s in book.sheets])
+
+    def save_extras(self, book: Spreadsheet) -> None:
+        """Persist formats, notes and extra sheet properties (no-op without a database)."""
+        if self._db is None:
+            return
+        with self._db:
+            self._db.execute("DELETE FROM extras WHERE spreadsheet_id = ?", (book.spreadsheet_id,))
+            self._db.executemany(
+                "INSERT INTO extras VALUES (?, ?, ?)",
+                [
+                    (
+                        book.spreadsheet_id,
+                        s.sheet_id,
+                        json.dumps(
+                            {
+                                "extra": s.extra,
+                                "cells": [[r, c, v] for (r, c), v in s.cell_extras.items()],
+                            }
+                        ),
+                    )
+                    for s in book.sheets
+                ],
+            )
+
+    def delete(self, spreadsheet_id: str) -> None:
+        """Forget a spreadsheet (Drive files.delete)."""
+        with self.lock:
+            self.spreadsheets.pop(spreadsheet_id, None)
+            if self._db is not None:
+                with self._db:
+                    for table in ("sheets", "rows", "extras"):
+                        self._db.execute(
+                            f"DELETE FROM {table} WHERE spreadsheet_id = ?", (spreadsheet_id,)
+                        )
+
     def create(self, title: str, sheets: dict[str, list[list[Any]]]) -> Spreadsheet:
         """A new spreadsheet; each sheet's grid is at least 1000 x 26, like a new Google sheet."""
         spreadsheet_id = secrets.token_urlsafe(33)[:44]
@@ -353,3 +503,4 @@ class Store:
                 with self._db:
                     self._db.execute("DELETE FROM sheets")
                     self._db.execute("DELETE FROM rows")
+                    self._db.execute("DELETE FROM extras")
