@@ -349,12 +349,18 @@ def _run_sandbox(args: argparse.Namespace) -> int:
         print(f"  Salesforce instance URL  {stack.salesforce_url}")
         print(f"  Salesforce client id     {stack.salesforce_client_id}")
         print(f"  Salesforce client secret {stack.salesforce_client_secret}")
+        print(f"  Salesforce username      {stack.salesforce_username}")
+        print(f"  Salesforce password      {stack.salesforce_password}")
+        print(f"  Salesforce security token {stack.salesforce_security_token}")
         print(f"  Google Sheets base URL   {stack.sheets_url}")
         print(f"  HubSpot base URL         {stack.hubspot_url}")
         print(f"  HubSpot access token     {stack.hubspot_token}")
         print("  Control surfaces (no key needed; e.g. GET .../_sandbox/stats):")
         for name, root in roots.items():
             print(f"    {name:<11} {root}/_sandbox/")
+        print("  Your own code, with the real simple-salesforce, gspread and HubSpot clients:")
+        for line in stack.client_snippet().splitlines():
+            print(f"    {line}")
         if args.state_dir is None:
             print("  State is in memory: pass --db DIR to keep it across restarts.")
         sys.stdout.flush()

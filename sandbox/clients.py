@@ -15,6 +15,9 @@ URLs to the sandbox, so every call you write runs unchanged against it::
     sh = gc.create("Leads")
     sh.sheet1.update([["Email"], ["ada@example.com"]], "A1")
 
+    hs = hubspot_client("http://127.0.0.1:8768", access_token="pat-sandbox-...")
+    hs.crm.contacts.basic_api.get_page(limit=10)
+
 `prefect-coldsend sandbox` prints these lines with its own URLs and credentials.
 """
 
@@ -28,12 +31,14 @@ from requests.adapters import HTTPAdapter
 
 if TYPE_CHECKING:
     import gspread
+    from hubspot import HubSpot
     from simple_salesforce.api import Salesforce
 
 __all__ = [
     "GOOGLE_APIS",
     "SALESFORCE_LOGIN_DOMAIN",
     "RedirectAdapter",
+    "hubspot_client",
     "salesforce_client",
     "sandbox_session",
     "sheets_client",
@@ -156,3 +161,20 @@ def sheets_client(url: str = "http://127.0.0.1:8767", *, user: str | None = None
         session.headers["Authorization"] = f"Bearer {user}"
     # Handed a session and no credentials, gspread sends none of its own.
     return gspread.Client(auth=None, session=session)  # type: ignore[arg-type]
+
+
+def hubspot_client(url: str = "http://127.0.0.1:8768", *, access_token: str) -> HubSpot:
+    """A real `hubspot.HubSpot` (hubspot-api-client) on the HubSpot sandbox at `url`.
+
+    The library takes its host as a setting, so no adapter is needed: every api class
+    (``crm.contacts.basic_api``, ``search_api``, ``batch_api``, properties, lists) calls `url`.
+
+    Args:
+        url: The HubSpot sandbox root.
+        access_token: The token `prefect-coldsend sandbox` prints.
+    """
+    from hubspot import HubSpot
+
+    if not access_token:
+        raise ValueError("hubspot_client needs the access token `prefect-coldsend sandbox` prints")
+    return HubSpot(access_token=access_token, host=_root(url))

@@ -58,6 +58,19 @@ class SandboxStack:
     def hubspot_url(self) -> str:
         return self.hubspot.url
 
+    def client_snippet(self) -> str:
+        """Python lines giving users' own code the real clients on these sandboxes."""
+        return "\n".join(
+            [
+                "from sandbox.clients import hubspot_client, salesforce_client, sheets_client",
+                f"sf = salesforce_client({self.salesforce_url!r}, "
+                f"username={self.salesforce_username!r}, password={self.salesforce_password!r}, "
+                f"security_token={self.salesforce_security_token!r})",
+                f"gc = sheets_client({self.sheets_url!r})",
+                f"hs = hubspot_client({self.hubspot_url!r}, access_token={self.hubspot_token!r})",
+            ]
+        )
+
     def control(self, service: str, method: str, path: str, **kwargs: Any) -> Any:
         """Call an emulator's ``/_sandbox/`` control surface and return the JSON answer."""
         root = {
