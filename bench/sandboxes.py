@@ -53,8 +53,15 @@ def serve(service: str) -> None:
 
         server = start_server(sheets_app(reads_per_minute=None, writes_per_minute=None))
         info = {"url": server.url}
+    elif service == "hubspot":
+        # Not one of SERVICES: the HubSpot benchmark (bench/bench_hubspot.py) starts it alone.
+        from sandbox.hubspot.app import create_app as hubspot_app
+
+        app = hubspot_app()
+        server = start_server(app)
+        info = {"url": server.url, "token": app.state.default_token}
     else:
-        raise SystemExit(f"unknown sandbox {service!r}; one of {', '.join(SERVICES)}")
+        raise SystemExit(f"unknown sandbox {service!r}; one of {', '.join(SERVICES)}, hubspot")
     print(json.dumps(info), flush=True)
     sys.stdin.read()
     server.stop()
