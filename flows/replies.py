@@ -159,6 +159,7 @@ def _emit_replied(
             "prefect.resource.name": activity.email,
             "coldsend.campaign.id": activity.campaign_id,
             "coldsend.crm.record": record,
+            "coldsend.lead-store": lead_store,
         },
         related=[
             {**campaign_resource(activity.campaign_id), "prefect.resource.role": "campaign"},

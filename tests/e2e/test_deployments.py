@@ -43,6 +43,7 @@ SYNC = ("sync-leads-to-campaign", "sync-every-15-minutes")
 WRITE_BACK = ("write-back-campaign-statuses", "write-back-hourly")
 LAUNCH = ("launch-campaign-when-ready", "launch-on-sync")
 PIPELINE = ("crm-to-campaign-pipeline", "pipeline-on-crm-event")
+FOLLOW_UP = ("create-follow-up-task", "follow-up-on-reply")
 # A flow run pays for a fresh Python with Prefect imported (5 to 15 s on a busy 2-core box).
 RUN_TIMEOUT = 150.0
 VARIANT = {
@@ -183,6 +184,7 @@ def test_deployments_run_on_a_real_server_and_worker(
         write_back_dep = prefect.deployment(*WRITE_BACK)
         launch_dep = prefect.deployment(*LAUNCH)
         pipeline_dep = prefect.deployment(*PIPELINE)
+        follow_up_dep = prefect.deployment(*FOLLOW_UP)
         assert sync_dep["parameters"] == {
             "campaign_id": campaign_id,
             "lead_store": "salesforce-leads/crm",
@@ -280,6 +282,14 @@ def test_deployments_run_on_a_real_server_and_worker(
         }
         assert len(statuses) == len(exported)
         assert len(set(statuses.values()) - {"PENDING", "QUEUED"}) >= 2, statuses
+        # A reply with text, on top of what the simulation produced: at least one to log.
+        replier = next(
+            row.email
+            for row in exported.values()
+            if str(row.status) not in ("BOUNCED", "UNSUBSCRIBED", "FAILED")
+        )
+        coldsend_sandbox.add_reply(campaign_id, replier, "Sounds good, call me Tuesday.")
+        statuses[str(exported[replier].custom_fields["crm_record_id"])] = "REPLIED"
         write_back_run = deployed_run_id(prefect.cli("deployment", "run", "/".join(WRITE_BACK)))
         prefect.wait_for_run(write_back_run, timeout=RUN_TIMEOUT)
         records = salesforce_sandbox.by_id()
@@ -294,12 +304,39 @@ def test_deployments_run_on_a_real_server_and_worker(
         assert untouched and all(not r["ColdSend_Status__c"] for r in untouched)
         phases.done("advance + write-back deployment run")
 
+        # -- 4b. each reply logged as a Task emits coldsend.lead.replied; the follow-up-on-reply
+        # trigger turns each into one open follow-up Task for the record's owner.
+        tasks = salesforce_sandbox.records("Task")
+        replied_ids = {rid for rid, status in statuses.items() if status == "REPLIED"}
+        logged = [t for t in tasks if t["Subject"].startswith("Reply: ")]
+        assert {t["WhoId"] for t in logged} == replied_ids, tasks
+        follow_up_runs = prefect.wait_for(
+            f"the coldsend.lead.replied trigger to create {len(logged)} follow-up runs",
+            lambda: (
+                runs
+                if len(runs := prefect.flow_runs(follow_up_dep["id"], scheduled=None))
+                >= len(logged)
+                else None
+            ),
+            timeout=90,
+        )
+        assert len(follow_up_runs) == len(logged)
+        for run in follow_up_runs:
+            prefect.wait_for_run(run["id"], timeout=RUN_TIMEOUT)
+        follow_ups = [
+            t for t in salesforce_sandbox.records("Task") if t["Subject"].startswith("Follow up: ")
+        ]
+        assert sorted(t["WhoId"] for t in follow_ups) == sorted(replied_ids)
+        assert {t["Status"] for t in follow_ups} == {"Not Started"}
+        phases.done("follow-up-on-reply triggered and completed")
+
         # -- 5. what ran: exactly the runs the test asked for (and the pipeline's subflows)
         expected = {
             sync_dep["id"]: [sync_run],
             write_back_dep["id"]: [write_back_run],
             launch_dep["id"]: sorted([launch_run["id"], second_launch["id"]]),
             pipeline_dep["id"]: [pipeline_run["id"]],
+            follow_up_dep["id"]: sorted(r["id"] for r in follow_up_runs),
         }
         everything = prefect.flow_runs()
         for deployment_id, run_ids in expected.items():
