@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NONE
@@ -13,12 +13,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from blocks.coldsend import ColdSendCredentials
 from connectors.coldsend import (
     BadRequestError,
+    CampaignCreate,
     CampaignStatus,
     CampaignSummary,
+    SequenceStep,
     UploadJobFailed,
     UploadJobTimedOut,
+    Variant,
     wait_for_upload_job,
 )
+from connectors.coldsend.models import Sequences, Variants
 from flows._common import load_coldsend, scopes_checked, verify_scopes
 from flows.budgets import budgeted_client
 from flows.events import CAMPAIGN_LAUNCHED, emit_campaign_event
@@ -50,30 +54,18 @@ class CampaignNotLaunchable(FinalError):
     """The campaign cannot be launched; the message names what is missing or wrong."""
 
 
-class VariantSpec(BaseModel):
-    """One version of an email (A/B testing); percentages of all variants sum to 100."""
+VariantSpec = Variant
+"""One version of an email (A/B testing): the client's `Variant`, so both check the same rules."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    variant_name: str = Field(default="A", pattern=r"^[A-Z]$")
-    subject_template: str = Field(max_length=500)
-    email_content: str = Field(min_length=10, max_length=100_000)
-    distribution_percent: int = Field(default=100, ge=0, le=100)
+FollowUpSpec = SequenceStep
+"""A follow-up step sent when the trigger holds after `wait_days`: the client's `SequenceStep`."""
 
 
-class FollowUpSpec(BaseModel):
-    """A follow-up step sent when the trigger holds after `wait_days`."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    step_number: int = Field(ge=2, le=4)
-    trigger_type: Literal["NOT_OPENED", "NOT_REPLIED", "OPENED_BUT_NOT_REPLIED"] = "NOT_REPLIED"
-    wait_days: int = Field(ge=1, le=30)
-    variants: list[VariantSpec] = Field(min_length=1, max_length=4)
-
-
-class CampaignSpec(BaseModel):
+class CampaignSpec(CampaignCreate):
     """Everything needed to create a campaign and make it launch-ready, found again by name.
+
+    The settings, their limits and checks are the client's `CampaignCreate` (one definition of
+    what ColdSend accepts); the spec adds the content the create cannot carry and the inboxes.
 
     Example:
         ```python
@@ -86,20 +78,11 @@ class CampaignSpec(BaseModel):
         ```
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # A spec holds no secret: name the offending input in validation errors.
+    model_config = ConfigDict(hide_input_in_errors=False)
 
-    name: str = Field(min_length=8, max_length=255)
-    timezone: str = "America/New_York"
-    sending_days: list[int] = Field(
-        default_factory=lambda: [1, 2, 3, 4, 5], min_length=1, max_length=7
-    )
-    sending_window_start: int = Field(default=9, ge=0, le=23)
-    sending_window_end: int = Field(default=17, ge=1, le=24)
-    daily_limit_per_inbox: int | None = Field(default=None, ge=1, le=100)
-    enable_tracking: bool = False
-    enable_unsubscribe: bool = True
-    variants: list[VariantSpec] = Field(default_factory=list, max_length=4)
-    sequences: list[FollowUpSpec] = Field(default_factory=list, max_length=3)
+    variants: Variants = Field(default_factory=list)
+    sequences: Sequences = Field(default_factory=list)
     inbox_emails: list[str] = Field(
         default_factory=list, description="Sender inboxes by address; resolved to inbox ids."
     )
@@ -107,18 +90,7 @@ class CampaignSpec(BaseModel):
 
     def settings(self) -> dict[str, Any]:
         """The create/update fields of the spec (everything but variants, sequences, inboxes)."""
-        return self.model_dump(
-            include={
-                "name",
-                "timezone",
-                "sending_days",
-                "sending_window_start",
-                "sending_window_end",
-                "daily_limit_per_inbox",
-                "enable_tracking",
-                "enable_unsubscribe",
-            }
-        )
+        return self.model_dump(include=set(CampaignCreate.model_fields))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from functools import cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -55,6 +56,7 @@ __all__ = [
     "OperationResult",
     "Pagination",
     "SequenceStep",
+    "Sequences",
     "SkippedLead",
     "SmtpInboxCreate",
     "TriggerType",
@@ -63,6 +65,9 @@ __all__ = [
     "UploadJobStatus",
     "UploadRowError",
     "Variant",
+    "Variants",
+    "check_sequences",
+    "check_variants",
 ]
 
 MAX_UPLOAD_ROWS = 10_000
@@ -119,8 +124,10 @@ class InboxType(StrEnum):
 
 
 class _Request(BaseModel):
-    # Inputs are never echoed in validation messages: some carry passwords.
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, frozen=True)
+    # Inputs are never echoed in validation messages: some carry passwords. Assignments are
+    # validated like construction, so a model edited in place (a campaign spec's variant) still
+    # holds only what the API accepts.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, validate_assignment=True)
 
 
 @cache
@@ -145,29 +152,20 @@ def _check_zone(value: str | None) -> str | None:
 
 
 class Variant(_Request):
-    """One version of the first email; up to 4, their `distribution_percent` summing to 100."""
+    """One version of the first email; up to 4, their `distribution_percent` summing to 100.
 
-    variant_name: str = Field(pattern=r"^[A-Za-z]+$", max_length=10)
+    The defaults make a single variant short to write: ``Variant(subject_template=...,
+    email_content=...)`` is variant "A" sent to every lead.
+    """
+
+    variant_name: str = Field(default="A", pattern=r"^[A-Za-z]+$", max_length=10)
     subject_template: str = Field(max_length=500)
     email_content: str = Field(min_length=10, max_length=100_000)
-    distribution_percent: int = Field(ge=0, le=100)
+    distribution_percent: int = Field(default=100, ge=0, le=100)
 
 
-class SequenceStep(_Request):
-    """A follow-up step: sent `wait_days` after the previous one when `trigger_type` holds."""
-
-    step_number: int = Field(ge=2, le=4)
-    trigger_type: TriggerType
-    wait_days: int = Field(ge=1, le=30)
-    variants: list[Variant] = Field(min_length=1, max_length=4)
-
-    @field_validator("variants")
-    @classmethod
-    def _variants_ok(cls, value: list[Variant]) -> list[Variant]:
-        return _check_variants(value)
-
-
-def _check_variants(value: list[Variant]) -> list[Variant]:
+def check_variants(value: list[Variant]) -> list[Variant]:
+    """Variant names unique (case-insensitively) and percentages summing to 100."""
     names = [v.variant_name.upper() for v in value]
     if len(set(names)) != len(names):
         raise ValueError(f"variant names must be unique, got {names}")
@@ -177,7 +175,21 @@ def _check_variants(value: list[Variant]) -> list[Variant]:
     return value
 
 
-def _check_sequences(value: list[SequenceStep]) -> list[SequenceStep]:
+Variants = Annotated[list[Variant], Field(max_length=4), AfterValidator(check_variants)]
+"""A campaign's (or a follow-up step's) variants: at most 4, checked by `check_variants`."""
+
+
+class SequenceStep(_Request):
+    """A follow-up step: sent `wait_days` after the previous one when `trigger_type` holds."""
+
+    step_number: int = Field(ge=2, le=4)
+    trigger_type: TriggerType = TriggerType.NOT_REPLIED
+    wait_days: int = Field(ge=1, le=30)
+    variants: Annotated[Variants, Field(min_length=1)]
+
+
+def check_sequences(value: list[SequenceStep]) -> list[SequenceStep]:
+    """Step numbers unique and at most 45 days of waiting in all."""
     steps = [s.step_number for s in value]
     if len(set(steps)) != len(steps):
         raise ValueError(f"sequence step_number values must be unique, got {steps}")
@@ -185,6 +197,10 @@ def _check_sequences(value: list[SequenceStep]) -> list[SequenceStep]:
     if days > 45:
         raise ValueError(f"follow-up steps wait {days} days in all; at most 45 are allowed")
     return value
+
+
+Sequences = Annotated[list[SequenceStep], Field(max_length=3), AfterValidator(check_sequences)]
+"""A campaign's follow-up steps: at most 3, checked by `check_sequences`."""
 
 
 def _check_window(
@@ -265,20 +281,10 @@ class CampaignUpdate(_CampaignFields):
     enable_tracking: bool | None = None
     enable_unsubscribe: bool | None = None
     inbox_ids: list[str] | None = Field(default=None, min_length=1)
-    variants: list[Variant] | None = Field(default=None, max_length=4)
-    sequences: list[SequenceStep] | None = Field(default=None, max_length=3)
+    variants: Variants | None = None
+    sequences: Sequences | None = None
     lead_mapping: dict[str, Any] | None = None
     launch: bool | None = None
-
-    @field_validator("variants")
-    @classmethod
-    def _variants_ok(cls, value: list[Variant] | None) -> list[Variant] | None:
-        return None if value is None else _check_variants(value)
-
-    @field_validator("sequences")
-    @classmethod
-    def _sequences_ok(cls, value: list[SequenceStep] | None) -> list[SequenceStep] | None:
-        return None if value is None else _check_sequences(value)
 
     @field_validator("inbox_ids")
     @classmethod
