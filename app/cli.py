@@ -181,6 +181,9 @@ def _parser() -> argparse.ArgumentParser:
     credentials(serve)
 
     sub.add_parser("scopes", help="list the ColdSend API scopes each flow needs")
+    sub.add_parser(
+        "schema", help="print the JSON Schema of sync definitions (for editors and CI checks)"
+    )
     return parser
 
 
@@ -393,6 +396,11 @@ def _dispatch(args: argparse.Namespace, prefect_home: str | None) -> int:
 
         for flow, scopes in FLOW_SCOPES.items():
             print(f"{flow:<11} {', '.join(sorted(scopes))}")
+        return 0
+    if args.command == "schema":
+        from app.definitions import schema_text
+
+        sys.stdout.write(schema_text())
         return 0
     if args.command == "sandbox":
         return _run_sandbox(args)

@@ -116,9 +116,10 @@ class SourceConfig(_Strict):
         default=None,
         description="A saved lead store, '<block type>/<name>', e.g. salesforce-leads/acme.",
     )
-    csv: Annotated[CsvSource | None, BeforeValidator(_path_shorthand)] = Field(
-        default=None, description="A CSV file: its path, or {path, encoding, delimiter}."
-    )
+    csv: Annotated[
+        CsvSource | None,
+        BeforeValidator(_path_shorthand, json_schema_input_type=CsvSource | str | None),
+    ] = Field(default=None, description="A CSV file: its path, or {path, encoding, delimiter}.")
     sheet: SheetSource | None = None
     salesforce: SalesforceSource | None = None
 

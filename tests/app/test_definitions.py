@@ -1,0 +1,93 @@
+"""The sync definitions format: the shipped JSON Schema is current, and models map to stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from app.definitions import (
+    SCHEMA_PATH,
+    Definitions,
+    DefinitionsError,
+    json_schema,
+    load_definitions,
+    parse_definitions,
+)
+from blocks import CsvFileLeads
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_schema_is_generated_from_the_models() -> None:
+    shipped = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    assert shipped == json_schema(), (
+        "app/coldsend.schema.json is stale: regenerate it with "
+        "`prefect-coldsend schema > app/coldsend.schema.json`"
+    )
+
+
+def test_the_readme_example_validates_against_the_schema_and_the_models() -> None:
+    example = yaml.safe_load((ROOT / "examples" / "coldsend.yaml").read_text(encoding="utf-8"))
+    jsonschema.validate(example, json_schema())
+    parsed = parse_definitions(example)
+    assert [s.name for s in parsed.syncs] == ["web-leads", "salesforce-web", "events-sheet"]
+
+
+def test_the_schema_rejects_what_the_models_reject() -> None:
+    bad = {"syncs": [{"name": "x", "source": {"csv": "a.csv"}, "campaign": {"id": "1"}, "typo": 1}]}
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, json_schema())
+    with pytest.raises(DefinitionsError, match="sync 'x', field typo"):
+        parse_definitions(bad)
+
+
+def test_an_inline_csv_store_keeps_one_match_key_and_write_back_columns(tmp_path: Path) -> None:
+    (tmp_path / "leads.csv").write_text("Email,CRM Id\na@example.com,1\n")
+    (tmp_path / "coldsend.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "syncs": [
+                    {
+                        "name": "by-key",
+                        "source": {"csv": "leads.csv"},
+                        "key_column": "CRM Id",
+                        "campaign": {"id": "c"},
+                        "write_back": {"status": "Stage"},
+                        "opt_outs": {"ignore_store_opt_outs": True},
+                    },
+                    {"name": "by-email", "source": {"csv": "leads.csv"}, "campaign": {"id": "c"}},
+                ]
+            }
+        )
+    )
+    definitions = load_definitions(tmp_path / "coldsend.yaml")
+    assert isinstance(definitions, Definitions)
+    by_key, by_email = (definitions.lead_store(s) for s in definitions.syncs)
+    assert isinstance(by_key, CsvFileLeads) and isinstance(by_email, CsvFileLeads)
+    assert by_key.path == str(tmp_path / "leads.csv")
+    assert (by_key.match_by, by_key.key_column, by_key.status_column) == (
+        "CRM Id",
+        "CRM Id",
+        "Stage",
+    )
+    assert by_key.ignore_store_opt_outs is True
+    assert by_email.match_by is None  # the column the mapping reads emails from
+
+
+def test_a_saved_block_source_refuses_settings_the_block_holds(tmp_path: Path) -> None:
+    data = {
+        "syncs": [
+            {
+                "name": "saved",
+                "source": {"block": "salesforce-leads/acme"},
+                "mapping": {"email": "Email"},
+                "campaign": {"id": "c"},
+            }
+        ]
+    }
+    with pytest.raises(DefinitionsError, match="holds its own mapping: edit the block"):
+        parse_definitions(data)
