@@ -7,7 +7,9 @@ import contextlib
 import csv
 import logging
 import os
+import re
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ __all__ = [
     "atomic_replace",
     "detect_encoding",
     "detect_format",
+    "remove_stale_temp_files",
     "sniff_delimiter",
 ]
 
@@ -155,10 +158,15 @@ def atomic_replace(path: Path, *, encoding: str) -> Iterator[IO[str]]:
     Writes to a temporary file in the same directory (so the rename stays on one file
     system), flushes and fsyncs it, keeps the original's permissions, then `os.replace`s the
     original. If anything fails before the rename, the original is untouched and the
-    temporary file is removed.
+    temporary file is removed. A process killed mid-write cannot remove its temporary file:
+    the next write removes it (see `remove_stale_temp_files`).
     """
+    remove_stale_temp_files(path)
     directory = path.parent
-    fd, tmp_name = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.", suffix=".tmp")
+    # The writer's process id in the name tells the next run whether the file is abandoned.
+    fd, tmp_name = tempfile.mkstemp(
+        dir=directory, prefix=f".{path.name}.{os.getpid()}.", suffix=_TMP_SUFFIX
+    )
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "w", encoding=encoding, newline="") as fh:
@@ -181,3 +189,68 @@ def atomic_replace(path: Path, *, encoding: str) -> Iterator[IO[str]]:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+_TMP_SUFFIX = ".tmp"
+# What follows ".<name>." in a temporary file's name: "<pid>.<random>.tmp" (mkstemp's random
+# part is 8 characters of [a-z0-9_]); before process ids were added, "<random>.tmp".
+_TMP_NAME = re.compile(r"^(\d{1,10})\.[a-z0-9_]{8}\.tmp$")
+_LEGACY_TMP_NAME = re.compile(r"^[a-z0-9_]{8}\.tmp$")
+STALE_TEMP_SECONDS = 3600.0
+"""A temporary file whose writer cannot be identified counts as abandoned after this long."""
+
+
+def remove_stale_temp_files(path: Path, *, now: float | None = None) -> list[Path]:
+    """Remove the temporary files earlier writes of `path` left behind when they were killed.
+
+    `atomic_replace` names its temporary file ``.<name>.<pid>.<random>.tmp``. One whose
+    process no longer runs on this machine is abandoned and removed at once; one whose
+    process still runs belongs to a write in progress and is kept (unless older than a day:
+    the process id was reused). A file in the older ``.<name>.<random>.tmp`` form, without a
+    process id, is removed once `STALE_TEMP_SECONDS` old. Each removal is logged.
+
+    Returns:
+        The files removed.
+    """
+    now = time.time() if now is None else now
+    prefix = f".{path.name}."
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(path.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        if not (name.startswith(prefix) and name.endswith(_TMP_SUFFIX)):
+            continue
+        try:
+            age = now - entry.stat(follow_symlinks=False).st_mtime
+        except OSError:
+            continue
+        rest = name[len(prefix) :]
+        ours = _TMP_NAME.match(rest)
+        if ours is not None:
+            abandoned = not _process_runs(int(ours[1])) or age > 24 * 3600
+        elif _LEGACY_TMP_NAME.match(rest):
+            abandoned = age > STALE_TEMP_SECONDS
+        else:
+            continue  # not one of ours (e.g. a temporary file of "<name>.bak")
+        if not abandoned:
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            Path(entry.path).unlink()
+            removed.append(Path(entry.path))
+            logger.info("Removed %s, left behind by an interrupted write of %s", name, path.name)
+    return removed
+
+
+def _process_runs(pid: int) -> bool:
+    if pid == os.getpid():
+        return True  # another write of ours, maybe in another thread
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists (owned by someone else) or we cannot tell: keep the file
+    return True

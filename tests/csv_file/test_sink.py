@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from connectors.csv_file import CsvStatusSink, StatusColumns, write_rejects_csv
+from connectors.csv_file.format import STALE_TEMP_SECONDS, remove_stale_temp_files
 from connectors.leads import LeadStatus, Reject, StatusUpdate
 
 Writer = Callable[[bytes], Path]
@@ -152,3 +156,56 @@ def test_default_match_key_is_the_column_the_sync_reads_emails_from(write_bytes:
         [StatusUpdate("b@example.com", S.OPENED)]
     )
     assert (result.written, result.not_found) == (1, [])
+
+
+_KILLED_MID_WRITE = """
+import os, signal, sys
+from pathlib import Path
+from connectors.csv_file.format import atomic_replace
+
+with atomic_replace(Path(sys.argv[1]), encoding="utf-8") as fh:
+    fh.write("email\\nhalf-written@example.com\\n")
+    fh.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_a_write_back_killed_mid_write_leaves_no_temporary_file_for_good(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("Email,ColdSend Status\na@example.com,\n", encoding="utf-8")
+    before = path.read_bytes()
+    # A real kill: nothing in the dying process gets to clean up.
+    killed = subprocess.run(
+        [sys.executable, "-c", _KILLED_MID_WRITE, str(path)], capture_output=True, timeout=120
+    )
+    assert killed.returncode == -signal.SIGKILL
+    leftovers = [p for p in tmp_path.iterdir() if p != path]
+    assert len(leftovers) == 1 and leftovers[0].name.startswith(".leads.csv.")
+    assert path.read_bytes() == before  # the user's file is untouched
+
+    # A temporary file of a write still running (this test's own parent process) is kept; one
+    # of another file is not ours to judge.
+    running = tmp_path / f".leads.csv.{os.getppid()}.abcd1234.tmp"
+    running.write_text("in progress", encoding="utf-8")
+    other = tmp_path / ".leads.csv.bak.99999.abcd1234.tmp"
+    other.write_text("someone else's", encoding="utf-8")
+
+    result = CsvStatusSink(path, columns=ONLY_STATUS).write_statuses(
+        [StatusUpdate("a@example.com", S.SENT)]
+    )
+
+    assert result.written == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [path.name, running.name, other.name]
+    )
+
+
+def test_an_old_temporary_file_without_a_process_id_is_removed_once_stale(tmp_path: Path) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_text("Email\n", encoding="utf-8")
+    legacy = tmp_path / ".leads.csv.k2j4h5g6.tmp"
+    legacy.write_text("left by an older version", encoding="utf-8")
+    mtime = legacy.stat().st_mtime
+    assert remove_stale_temp_files(path, now=mtime + STALE_TEMP_SECONDS - 1) == []
+    assert remove_stale_temp_files(path, now=mtime + STALE_TEMP_SECONDS + 1) == [legacy]
+    assert not legacy.exists()
