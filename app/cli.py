@@ -308,7 +308,7 @@ def _ensure_sandbox_inbox(base_url: str, api_key: str) -> str:
             smtp_port=587,
             smtp_username=SANDBOX_INBOX,
             smtp_password="sandbox-only-password",  # noqa: S106 - the sandbox's fake inbox
-            daily_limit=500,
+            daily_limit=100,
         )
     return SANDBOX_INBOX
 
