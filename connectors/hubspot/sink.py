@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -112,6 +113,7 @@ class HubSpotStatusSink:
         properties: StatusProperties | None = None,
         match_by: Literal["id", "email"] = "id",
         create_properties: bool = True,
+        parallel: int = 2,
     ) -> None:
         """Args:
         conn: The connection to write through.
@@ -119,6 +121,7 @@ class HubSpotStatusSink:
         match_by: "id" matches each update's source_id (the contact id the sync uploaded);
             "email" matches the contact's email.
         create_properties: Create missing status properties (needs crm.schemas.contacts.write).
+        parallel: Chunks of 100 read and written at once (1: one after the other).
         """
         if match_by not in ("id", "email"):
             raise ValueError(f"match_by must be 'id' or 'email', got {match_by!r}")
@@ -126,6 +129,9 @@ class HubSpotStatusSink:
         self.properties = properties or StatusProperties()
         self.match_by = match_by
         self.create_properties = create_properties
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1, got {parallel}")
+        self.parallel = parallel
         self._checked = False
 
     def __repr__(self) -> str:
@@ -253,44 +259,73 @@ class HubSpotStatusSink:
             (1 + sum(1 for f in flags[:i] if f)) if flag else None for i, flag in enumerate(flags)
         )
         columns = [self.properties.status, *(f for f in flags if f)]
-        for begin in range(0, len(keys), _BATCH):
-            chunk = keys[begin : begin + _BATCH]
-            found = self._read(chunk, names)
-            changes: dict[str, dict[str, str]] = {}
-            written_by_id: dict[str, tuple[str, int]] = {}
-            for key in chunk:
-                statuses = index.by_key[key]
-                record = found.get(key)
-                if record is None:
-                    result.not_found.extend([key] * len(statuses))
-                    continue
-                contact_id, values = record
-                row = [_cell(values.get(c), flag=i > 0) for i, c in enumerate(columns)]
-                before = result.written
-                planned = plan_row(
-                    row,
-                    statuses,
-                    status_col=0,
-                    flag_cols=flag_cols,  # type: ignore[arg-type]
-                    result=result,
-                    count=True,
-                )
-                if planned:
-                    changes[contact_id] = {
-                        columns[col]: (text.lower() if col else text) for col, text in planned
-                    }
-                    written_by_id[contact_id] = (key, result.written - before)
-            if changes:
-                for contact_id, reason in self._update(changes).items():
-                    key, written = written_by_id[contact_id]
-                    result.written -= written
-                    result.failures.extend(
-                        WriteFailure(key=key, reason=reason) for _ in range(max(1, written))
-                    )
-                    if written == 0:
-                        # Only flags were to change: the status was counted unchanged or held.
-                        _uncount_one(result)
+        chunks = [keys[b : b + _BATCH] for b in range(0, len(keys), _BATCH)]
+
+        def run(chunk: list[str]) -> WriteResult:
+            return self._write_chunk(chunk, index, columns, flag_cols, names)
+
+        if self.parallel > 1 and len(chunks) > 1:
+            # Each chunk is one batch read and at most one batch update, independent of the
+            # others: a few in flight keep the account's bucket busy whatever the latency
+            # (the connection's rolling window counts requests in flight).
+            pool = ThreadPoolExecutor(self.parallel, thread_name_prefix="hubspot-write")
+            try:
+                futures = [pool.submit(run, chunk) for chunk in chunks]
+                for future in futures:
+                    _merge(result, future.result())
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            for chunk in chunks:
+                _merge(result, run(chunk))
         result.requests = self.conn.request_count - start
+        return result
+
+    def _write_chunk(
+        self,
+        chunk: list[str],
+        index: UpdateIndex,
+        columns: list[str],
+        flag_cols: tuple[int | None, ...],
+        names: list[str],
+    ) -> WriteResult:
+        """Read, plan and write up to 100 keys; what happened to them, counted."""
+        result = WriteResult()
+        found = self._read(chunk, names)
+        changes: dict[str, dict[str, str]] = {}
+        written_by_id: dict[str, tuple[str, int]] = {}
+        for key in chunk:
+            statuses = index.by_key[key]
+            record = found.get(key)
+            if record is None:
+                result.not_found.extend([key] * len(statuses))
+                continue
+            contact_id, values = record
+            row = [_cell(values.get(c), flag=i > 0) for i, c in enumerate(columns)]
+            before = result.written
+            planned = plan_row(
+                row,
+                statuses,
+                status_col=0,
+                flag_cols=flag_cols,  # type: ignore[arg-type]
+                result=result,
+                count=True,
+            )
+            if planned:
+                changes[contact_id] = {
+                    columns[col]: (text.lower() if col else text) for col, text in planned
+                }
+                written_by_id[contact_id] = (key, result.written - before)
+        if changes:
+            for contact_id, reason in self._update(changes).items():
+                key, written = written_by_id[contact_id]
+                result.written -= written
+                result.failures.extend(
+                    WriteFailure(key=key, reason=reason) for _ in range(max(1, written))
+                )
+                if written == 0:
+                    # Only flags were to change: the status was counted unchanged or held.
+                    _uncount_one(result)
         return result
 
     def _read(self, keys: list[str], names: list[str]) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -346,6 +381,14 @@ def _cell(value: Any, *, flag: bool) -> str:
         return ""
     text = str(value)
     return FLAG_TRUE if flag and text.strip().lower() == "true" else text
+
+
+def _merge(into: WriteResult, part: WriteResult) -> None:
+    into.written += part.written
+    into.unchanged += part.unchanged
+    into.held_back += part.held_back
+    into.not_found.extend(part.not_found)
+    into.failures.extend(part.failures)
 
 
 def _uncount_one(result: WriteResult) -> None:
