@@ -192,7 +192,7 @@ def _fast(
     store: ContactStore,
     groups: Sequence[Sequence[Mapping[str, Any]]],
     sort: tuple[str, bool] | None,
-) -> list[int] | None:
+) -> Sequence[int] | None:
     """Ids in result order from the (lastmodifieddate, id) index, or None when it cannot serve."""
     if len(groups) != 1:
         return None
@@ -213,10 +213,28 @@ def _fast(
     index = store.by_modified()
     start = bisect.bisect_left(index, (mod[0], ids[0]))
     end = bisect.bisect_right(index, (mod[1], ids[1]))
-    out = [cid for _, cid in index[start:end]]
-    if not sort[1]:
-        out.reverse()
-    return out
+    return _IndexRange(index, start, end, ascending=sort[1])
+
+
+class _IndexRange(Sequence[int]):
+    """Ids of a slice of the (lastmodifieddate, id) index, read lazily (a page, not 200,000)."""
+
+    def __init__(self, index: list[tuple[int, int]], start: int, end: int, *, ascending: bool):
+        self._index, self._start, self._end, self._ascending = index, start, end, ascending
+
+    def __len__(self) -> int:
+        return max(0, self._end - self._start)
+
+    def __getitem__(self, item: Any) -> Any:
+        if not isinstance(item, slice):
+            raise TypeError("only slices are read")
+        first, last, _ = item.indices(len(self))
+        if first >= last:
+            return []
+        if self._ascending:
+            return [cid for _, cid in self._index[self._start + first : self._start + last]]
+        rows = self._index[self._end - last : self._end - first]
+        return [cid for _, cid in reversed(rows)]
 
 
 def run_search(store: ContactStore, body: Mapping[str, Any]) -> SearchPage:
@@ -277,7 +295,7 @@ def run_search(store: ContactStore, body: Mapping[str, Any]) -> SearchPage:
 
     with store.lock:
         compiled = [[_compile_filter(f, store.properties) for f in g] for g in groups]
-        ids = None if query else _fast(store, groups, sort)
+        ids: Sequence[int] | None = None if query else _fast(store, groups, sort)
         if ids is None:
             ids = _scan(store, compiled, query, sort)
         total = len(ids)
