@@ -1,8 +1,9 @@
 """The one-command demo: the whole pipeline against the loopback sandboxes, twice-runnable.
 
-Seeds a Salesforce org with about 1,000 leads and a Google Sheet with a few hundred rows
-(some bad), then runs ensure campaign, sync from both, launch, a simulated day of sending
-and the write-back to both, on Prefect's embedded server, and prints what happened.
+Seeds a Salesforce org with about 1,000 leads, a HubSpot account with a third as many
+contacts (some opted out, some without an email) and a Google Sheet with a few hundred rows
+(some bad), then runs ensure campaign, sync from all three, launch, a simulated day of sending
+and the write-back to all three, on Prefect's embedded server, and prints what happened.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from blocks import (
     ColdSendCredentials,
     GoogleSheetLeads,
     GoogleSheetsCredentials,
+    HubSpotContacts,
+    HubSpotCredentials,
     SalesforceCredentials,
     SalesforceLeads,
 )
@@ -41,6 +44,7 @@ BLOCK = "demo"
 SHEET_TITLE = "Prospects"
 INBOX = "outreach@demo-sender.example.com"
 CAMPAIGN = "prefect-coldsend demo: Q4 outbound"
+STORES = ("salesforce-leads/demo", "hubspot-contacts/demo", "google-sheet-leads/demo")
 SHEET_HEADER = ["Email", "First Name", "Last Name", "Company", "Industry"]
 
 _FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Emeka", "Fatima", "Grace", "Hiro", "Ines", "Jonas"]
@@ -92,6 +96,13 @@ def _seed(stack: SandboxStack, *, leads: int, sheet_rows: int, state: dict[str, 
             json={"object": "Lead", "count": leads, "seed": 7, "bad_every": 40},
         )
         records = stack.control("salesforce", "GET", "records/Lead")
+    if not stack.control("hubspot", "GET", "contacts"):
+        stack.control(
+            "hubspot",
+            "POST",
+            "seed",
+            json={"count": max(20, leads // 3), "seed": 5, "bad_every": 25, "opted_out_every": 15},
+        )
     if "spreadsheet_id" not in state:
         sf_emails = [str(r["Email"]) for r in records if r.get("Email") and "@" in str(r["Email"])]
         body = {
@@ -117,6 +128,18 @@ def _save_blocks(stack: SandboxStack, state: dict[str, Any]) -> None:
         login_url=stack.salesforce_url,
     )
     SalesforceLeads(credentials=salesforce).save(BLOCK, overwrite=True)
+    HubSpotContacts(
+        credentials=HubSpotCredentials(
+            access_token=stack.hubspot_token, base_url=stack.hubspot_url
+        ),
+        mapping=FieldMapping(
+            email="email",
+            first_name="firstname",
+            last_name="lastname",
+            company="company",
+            custom_fields={"industry": "industry"},
+        ),
+    ).save(BLOCK, overwrite=True)
     GoogleSheetLeads(
         credentials=GoogleSheetsCredentials(api_base_url=stack.sheets_url),
         spreadsheet_id=state["spreadsheet_id"],
@@ -192,7 +215,10 @@ def run_demo(
 ) -> DemoResult:
     """Run the whole pipeline against the sandboxes kept in `state_dir`; return what happened."""
     sandbox_dir = state_dir / "sandbox"
-    echo(f"Starting the ColdSend, Salesforce and Google Sheets sandboxes (state in {sandbox_dir})")
+    echo(
+        "Starting the ColdSend, Salesforce, HubSpot and Google Sheets sandboxes "
+        f"(state in {sandbox_dir})"
+    )
     stack = start_stack(state_dir=sandbox_dir)
     try:
         state_file = sandbox_dir / "demo-state.json"
@@ -211,8 +237,8 @@ def run_demo(
         echo("1/5 Ensuring the campaign exists as specified")
         campaign_id = ensure_campaign(demo_campaign_spec(), coldsend=BLOCK)
         result = DemoResult(campaign_id=campaign_id, state_dir=state_dir)
-        echo("2/5 Syncing leads from Salesforce and from the Google Sheet")
-        for store in ("salesforce-leads/demo", "google-sheet-leads/demo"):
+        echo("2/5 Syncing leads from Salesforce, HubSpot and the Google Sheet")
+        for store in STORES:
             result.syncs[store] = sync_leads_to_campaign(
                 campaign_id=campaign_id, lead_store=store, coldsend=BLOCK
             )
@@ -225,8 +251,8 @@ def run_demo(
         echo("4/5 Simulating a day of sending")
         advanced = stack.advance_sending(sending_steps)
         result.sending = dict(advanced.get("campaigns", {}).get(campaign_id, {}).get("leads", {}))
-        echo("5/5 Writing statuses back to Salesforce and the Google Sheet")
-        for store in ("salesforce-leads/demo", "google-sheet-leads/demo"):
+        echo("5/5 Writing statuses back to Salesforce, HubSpot and the Google Sheet")
+        for store in STORES:
             result.write_backs[store] = write_back_statuses(
                 campaign_id=campaign_id, lead_store=store, coldsend=BLOCK
             )

@@ -46,11 +46,17 @@ def test_demo_runs_twice_and_the_second_sync_uploads_nothing(tmp_path: Path) -> 
     assert read == uploaded + duplicates + rejected + suppressed
     sheet = sync_row(first, "google-sheet-leads/demo")
     assert sheet[1] > 0 and sheet[2] > 0 and sheet[3] > 0  # uploads, shared leads, bad rows
+    # HubSpot: 40 contacts (a third of the leads); the 25th has no email.
+    hub = sync_row(first, "hubspot-contacts/demo")
+    assert hub[0] == 40 and hub[1] > 0 and hub[3] == 1
+    assert sum(hub[1:]) == hub[0]
+    written = re.search(r"^hubspot-contacts/demo\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)$", first, re.M)
+    assert written and int(written.group(1)) > 0, first
     assert "Campaign status after launch: ACTIVE" in first
     assert (tmp_path / "prefect").is_dir()  # the demo keeps its Prefect data beside its state
 
     second = run_demo(tmp_path)
-    for store in ("salesforce-leads/demo", "google-sheet-leads/demo"):
+    for store in ("salesforce-leads/demo", "hubspot-contacts/demo", "google-sheet-leads/demo"):
         read, uploaded, duplicates, rejected, suppressed = sync_row(second, store)
         assert uploaded == 0, second
         assert read == uploaded + duplicates + rejected + suppressed

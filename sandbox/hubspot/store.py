@@ -259,6 +259,7 @@ class Contact:
 _FIRST = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken", "Margaret", "Linus", "Radia", "Tim"]
 _LAST = ["Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Thompson", "Hamilton", "Perlman"]
 _COMPANIES = ["Initech", "Globex", "Umbrella", "Hooli", "Vandelay", "Acme", "Stark", "Wayne"]
+_INDUSTRIES = ["Fintech", "Retail", "Logistics", "Healthcare", "SaaS"]
 _STAGES = ["subscriber", "lead", "marketingqualifiedlead", "salesqualifiedlead"]
 
 
@@ -482,6 +483,7 @@ class ContactStore:
                 "company": rng.choice(_COMPANIES),
                 "lifecyclestage": rng.choice(_STAGES),
                 "country": rng.choice(["US", "CA", "GB", "DE", "FR"]),
+                "industry": rng.choice(_INDUSTRIES),
                 "hs_marketable_status": "true",
                 "hs_email_optout": "false",
                 "lastmodifieddate": base
