@@ -17,6 +17,7 @@ from connectors.hubspot import (
     HubSpotStatusSink,
     StatusProperties,
 )
+from connectors.hubspot.activities import DEFAULT_KEY_PROPERTY, HubSpotActivitySink
 from connectors.leads import FieldMapping
 
 __all__ = ["HubSpotContacts", "HubSpotCredentials"]
@@ -165,6 +166,14 @@ class HubSpotContacts(LeadStore):
         description="Create missing status properties (needs crm.schemas.contacts.write).",
     )
 
+    reply_key_property: str = Field(
+        default=DEFAULT_KEY_PROPERTY,
+        description=(
+            "Email property holding each reply's id, so every reply is logged on the contact "
+            "as an email exactly once (created when missing)."
+        ),
+    )
+
     def opt_out_properties(self) -> tuple[str, ...]:
         """The properties read as the opt-out signal; none with `ignore_store_opt_outs`."""
         if self.ignore_store_opt_outs:
@@ -194,6 +203,13 @@ class HubSpotContacts(LeadStore):
                 unsubscribed=self.unsubscribed_property,
                 bounced=self.bounced_property,
             ),
+        )
+
+    def activity_sink(self) -> HubSpotActivitySink:
+        return HubSpotActivitySink(
+            self.credentials.get_client(),
+            match_by=self.match_by,
+            key_property=self.reply_key_property,
         )
 
     def describe(self) -> str:

@@ -387,7 +387,8 @@ def create_follow_up_task(
     result = log_activities_in_store(store, [activity])
     if result.skipped:
         raise ValueError(
-            f"{lead_store} keeps replies in columns and has no tasks: use a Salesforce lead store"
+            f"{lead_store} cannot hold follow-up tasks (Salesforce lead stores can): its "
+            "replies are logged as columns or emails only"
         )
     if result.failures:
         raise RuntimeError(f"follow-up Task not created: {result.failures[0].reason}")

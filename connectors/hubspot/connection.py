@@ -284,6 +284,14 @@ class HubSpotConnection:
         return self._api("contacts.search_api", lambda c: c.crm.contacts.search_api)
 
     @property
+    def emails_batch(self) -> Any:
+        return self._api("emails.batch_api", lambda c: c.crm.objects.emails.batch_api)
+
+    @property
+    def emails_search(self) -> Any:
+        return self._api("emails.search_api", lambda c: c.crm.objects.emails.search_api)
+
+    @property
     def properties_core(self) -> Any:
         return self._api("properties.core_api", lambda c: c.crm.properties.core_api)
 

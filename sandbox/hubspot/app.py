@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from sandbox._faults import FaultConfig, FaultInjector
+from sandbox.hubspot.engagements import EmailStore, EngagementError
 from sandbox.hubspot.limits import Limits, RateLimiter
 from sandbox.hubspot.search import SearchError, run_search
 from sandbox.hubspot.store import READ_ONLY, Contact, ContactStore, PropertyDef, format_ms
@@ -111,6 +112,7 @@ class HubSpotState:
     limiter: RateLimiter
     tokens: dict[str, TokenInfo]
     default_token: str
+    emails: EmailStore = field(default_factory=EmailStore)
     row_faults: dict[str, str] = field(default_factory=dict)
     stats: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -307,6 +309,7 @@ def create_app(
         limiter=RateLimiter(initial_limits),
         tokens={},
         default_token="",
+        emails=EmailStore(db_path),
     )
     state.default_token = state.issue_token(token=token)
 
@@ -579,6 +582,50 @@ def create_app(
             [_contact_json(c, list(DEFAULT_PROPERTIES)) for c in created], [], started, True
         )
 
+    # -- email engagements (replies logged on contacts) --------------------------------------
+
+    async def emails_create(request: Request) -> Response:
+        started = _now_iso()
+        inputs = batch_inputs(await _json_body(request))
+        try:
+            created = state.emails.create(inputs, lambda cid: cid in store.contacts)
+        except EngagementError as exc:
+            raise HubSpotFail(400, "VALIDATION_ERROR", str(exc)) from None
+        return batch_answer([e.to_api() for e in created], [], started, True)
+
+    async def emails_search(request: Request) -> Response:
+        try:
+            return JSONResponse(state.emails.search(await _json_body(request)))
+        except (EngagementError, ValueError, TypeError) as exc:
+            raise HubSpotFail(400, "VALIDATION_ERROR", str(exc)) from None
+
+    async def email_properties(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"results": state.emails.property_list()})
+        try:
+            return JSONResponse(state.emails.add_property(await _json_body(request)), 201)
+        except EngagementError as exc:
+            raise HubSpotFail(409, "CONFLICT", str(exc)) from None
+
+    async def one_email_property(request: Request) -> Response:
+        name = request.path_params["name"]
+        found = next((p for p in state.emails.property_list() if p["name"] == name), None)
+        if found is None:
+            raise HubSpotFail(404, "OBJECT_NOT_FOUND", f"Unable to find property {name}")
+        return JSONResponse(found)
+
+    async def emails_get(request: Request) -> Response:
+        with state.emails.lock:
+            out = [
+                {
+                    "id": str(e.id),
+                    "properties": e.properties,
+                    "contact_ids": [str(c) for c in e.contact_ids],
+                }
+                for e in state.emails.emails.values()
+            ]
+        return JSONResponse(out)
+
     # -- properties, groups, lists ------------------------------------------------------------
 
     async def properties(request: Request) -> Response:
@@ -811,6 +858,7 @@ def create_app(
 
     async def reset(request: Request) -> Response:
         store.reset()
+        state.emails.reset()
         with state.lock:
             state.stats.clear()
             state.row_faults.clear()
@@ -842,6 +890,12 @@ def create_app(
         api("/crm/v3/properties/contacts/groups", groups, ["POST"], SCHEMA_WRITE),
         api("/crm/v3/properties/contacts/{name}", one_property, ["GET"], SCHEMA_READ),
         api("/crm/v3/lists/{list_id}/memberships", memberships, ["GET"], LISTS_READ),
+        api("/crm/v3/objects/emails/batch/create", emails_create, ["POST"], WRITE),
+        api("/crm/v3/objects/emails/search", emails_search, ["POST"], READ, search=True),
+        api("/crm/v3/properties/emails", email_properties, ["GET"], SCHEMA_READ),
+        api("/crm/v3/properties/emails", email_properties, ["POST"], SCHEMA_WRITE),
+        api("/crm/v3/properties/emails/{name}", one_email_property, ["GET"], SCHEMA_READ),
+        Route("/_sandbox/emails", emails_get, methods=["GET"]),
         Route("/_sandbox/tokens", control(tokens_post), methods=["POST"]),
         Route("/_sandbox/tokens/expire", control(tokens_expire), methods=["POST"]),
         Route("/_sandbox/seed", control(seed_route), methods=["POST"]),

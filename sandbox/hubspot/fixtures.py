@@ -56,6 +56,10 @@ class HubSpotSandbox:
     def contacts(self) -> dict[str, dict[str, Any]]:
         return {c["hs_object_id"]: c for c in self.control("GET", "contacts")}
 
+    def emails(self) -> list[dict[str, Any]]:
+        """Every email engagement: id, properties and the contact ids it is associated with."""
+        return list(self.control("GET", "emails"))
+
     def set_limits(self, **limits: Any) -> dict[str, Any]:
         return dict(self.control("PUT", "limits", json=limits))
 

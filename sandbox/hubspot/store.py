@@ -165,6 +165,8 @@ def _default_properties() -> list[PropertyDef]:
                 ]
             ),
         ),
+        # The contact's owner (a user id); the reply log gives each email the same owner.
+        PropertyDef("hubspot_owner_id", "Contact owner", "string", "text", "sales_properties"),
         PropertyDef(
             "hs_lead_status",
             "Lead Status",
