@@ -8,6 +8,7 @@ from typing import Any
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks._logo import LOGO_URL
 from blocks.budgets import ApiBudget, coldsend_budgets
 from connectors.coldsend import DEFAULT_BASE_URL, ColdSendClient
 
@@ -39,7 +40,7 @@ class ColdSendCredentials(Block):
     _block_type_slug = "coldsend-credentials"
     _description = "API key and base URL for the ColdSend cold-email API."
     _documentation_url = "https://github.com/prefect-coldsend/prefect-coldsend#blocks"  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     api_key: SecretStr = Field(
         default=...,

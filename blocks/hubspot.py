@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
+from blocks._logo import LOGO_URL
 from blocks.leads import LeadStore
 from connectors.hubspot import (
     DEFAULT_BASE_URL,
@@ -50,7 +51,7 @@ class HubSpotCredentials(Block):
         "A HubSpot private app access token or service key, and the account's rate limit."
     )
     _documentation_url = "https://github.com/prefect-coldsend/prefect-coldsend#blocks"  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     access_token: SecretStr = Field(
         default=...,
@@ -110,7 +111,7 @@ class HubSpotContacts(LeadStore):
     _block_type_slug = "hubspot-contacts"
     _description = "HubSpot contacts as a lead source and a status sink."
     _documentation_url = _DOCS  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     supports_incremental: ClassVar[bool] = True
 

@@ -13,6 +13,7 @@ from typing import Any, ClassVar, Literal
 from prefect.blocks.core import Block
 from pydantic import Field
 
+from blocks._logo import LOGO_URL
 from blocks._nested import SavesInnerBlocks
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
@@ -105,7 +106,7 @@ class SalesforceLeads(LeadStore):
     _block_type_slug = "salesforce-leads"
     _description = "Salesforce Leads or Contacts as a lead source and a status sink."
     _documentation_url = _DOCS  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     supports_incremental: ClassVar[bool] = True
 
@@ -294,7 +295,7 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
     _block_type_slug = "google-sheet-leads"
     _description = "A Google Sheets worksheet as a lead source and a status sink."
     _documentation_url = _DOCS  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     credentials: GoogleSheetsCredentials
     spreadsheet_id: str = Field(default=..., description="The spreadsheet key from its URL.")
@@ -355,7 +356,7 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
     _block_type_slug = "csv-file-leads"
     _description = "A local CSV file as a lead source and a status sink."
     _documentation_url = _DOCS  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     path: str = Field(default=..., description="Path of the CSV file on the worker.")
     encoding: str | None = Field(default=None, description="File encoding; detected when empty.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
+from blocks._logo import LOGO_URL
 from connectors.salesforce import DEFAULT_API_VERSION, SalesforceConnection
 
 __all__ = ["SalesforceCredentials"]
@@ -37,7 +38,7 @@ class SalesforceCredentials(Block):
         "Login for a Salesforce org: password, connected-app client credentials or session."
     )
     _documentation_url = "https://github.com/prefect-coldsend/prefect-coldsend#blocks"  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     username: str | None = Field(default=None, description="Salesforce username (password login).")
     password: SecretStr | None = Field(default=None, description="Salesforce password.")

@@ -7,6 +7,7 @@ from prefect.blocks.core import Block
 from prefect.types import SecretDict
 from pydantic import Field, SecretStr
 
+from blocks._logo import LOGO_URL
 from connectors.sheets import GOOGLE_SHEETS_API, SheetsConnection
 
 __all__ = ["GoogleSheetsCredentials"]
@@ -33,7 +34,7 @@ class GoogleSheetsCredentials(Block):
     _block_type_slug = "google-sheets-credentials"
     _description = "Service-account key (or access token) for the Google Sheets API."
     _documentation_url = "https://github.com/prefect-coldsend/prefect-coldsend#blocks"  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     service_account_info: SecretDict | None = Field(
         default=None,

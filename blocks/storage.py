@@ -7,6 +7,7 @@ from urllib.parse import quote, urlsplit
 from prefect.filesystems import LocalFileSystem, RemoteFileSystem
 from pydantic import Field
 
+from blocks._logo import LOGO_URL
 from blocks._nested import SavesInnerBlocks
 
 __all__ = ["ReportStorage"]
@@ -53,7 +54,7 @@ class ReportStorage(SavesInnerBlocks):
         "the Prefect UI links them at."
     )
     _documentation_url = "https://github.com/prefect-coldsend/prefect-coldsend#rejected-rows"  # type: ignore[assignment]
-    _logo_url = None
+    _logo_url = LOGO_URL
 
     storage: LocalFileSystem | RemoteFileSystem = Field(
         default=...,

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import IO
+
 import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
+from prefect.testing.standard_test_suites import blocks as standard_blocks
 from pydantic import SecretStr, ValidationError
 
 import blocks
@@ -17,6 +21,7 @@ from blocks import (
     SalesforceCredentials,
     SalesforceLeads,
 )
+from blocks._logo import LOGO_URL
 from connectors.leads import FieldMapping
 
 ALL_BLOCKS = [
@@ -30,10 +35,29 @@ ALL_BLOCKS = [
 ]
 
 
+LOGO_FILE = Path(blocks.__file__).with_name("logo.png")
+
+
 class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture(params=ALL_BLOCKS, ids=lambda b: b.__name__)
     def block(self, request: pytest.FixtureRequest) -> type[Block]:
         return request.param  # type: ignore[no-any-return]
+
+    @pytest.fixture(autouse=True)
+    def _logo_from_the_repository(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        # No network here: the logo's URL (raw.githubusercontent.com) is answered with the
+        # committed file it names; any other URL fails, so a wrong or missing logo still fails.
+        def urlopen(url: str) -> IO[bytes]:
+            assert url == str(LOGO_URL), f"unexpected logo URL {url}"
+            return LOGO_FILE.open("rb")
+
+        monkeypatch.setattr(standard_blocks, "urlopen", urlopen)
+
+
+def test_every_block_shows_the_logo_file_of_this_repository() -> None:
+    assert str(LOGO_URL).endswith("/main/" + LOGO_FILE.relative_to(LOGO_FILE.parents[1]).as_posix())
+    for block in ALL_BLOCKS:
+        assert block._logo_url == LOGO_URL, block.__name__
 
 
 def test_the_package_exports_every_block_for_prefect_block_register() -> None:
