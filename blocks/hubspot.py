@@ -213,6 +213,17 @@ class HubSpotContacts(LeadStore):
             key_property=self.reply_key_property,
         )
 
+    def written_columns(self) -> list[str]:
+        """The status properties the write-back fills."""
+        names = (
+            self.status_property,
+            self.opened_property,
+            self.replied_property,
+            self.unsubscribed_property,
+            self.bounced_property,
+        )
+        return [name for name in names if name]
+
     def describe(self) -> str:
         if self.list_id:
             return f"HubSpot contacts in list {self.list_id}"

@@ -281,6 +281,12 @@ class HubSpotContactSource:
                 return
             first = _stamp_ms(results[0]["properties"]["lastmodifieddate"])
             last = _stamp_ms(results[-1]["properties"]["lastmodifieddate"])
+            if last < first or (lower is not None and first < lower[1]):
+                # The cursor only moves forward on sorted answers; never loop on others.
+                raise HubSpotApiError(
+                    "HubSpot's search answered contacts out of lastmodifieddate order "
+                    f"({first} .. {last} after {lower})"
+                )
             if len(results) >= page and first == last:
                 # A whole page at one timestamp: read that timestamp by id, then go past it.
                 yield from self._one_timestamp(

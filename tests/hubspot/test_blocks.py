@@ -56,6 +56,7 @@ def test_the_store_reads_and_writes_back_through_the_sandbox(
         filters=[("email", "is set", None)],
     )
     assert store.custom_field_names() == ["industry"]
+    assert store.written_columns()[0] == "coldsend_status" and len(store.written_columns()) == 5
     assert store.describe() == "HubSpot contacts where email is set None"
     source = store.lead_source()
     assert isinstance(source, HubSpotContactSource)

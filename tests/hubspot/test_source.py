@@ -7,7 +7,12 @@ from datetime import UTC, datetime
 
 import pytest
 
-from connectors.hubspot import HubSpotConnection, HubSpotContactSource, HubSpotFilterError
+from connectors.hubspot import (
+    HubSpotConnection,
+    HubSpotContactSource,
+    HubSpotError,
+    HubSpotFilterError,
+)
 from connectors.leads import FieldMapping, Lead, MappingError, Reject
 from sandbox.hubspot.fixtures import HubSpotSandbox
 from tests.hubspot.conftest import ConnectionFactory
@@ -240,3 +245,37 @@ def test_opt_outs_follow_the_store_settings(
     assert opted(HubSpotContactSource(conn, opt_out_properties=())) == set()
     with pytest.raises(MappingError, match="do_not_email"):
         HubSpotContactSource(conn, opt_out_properties=("hs_email_optout", "do_not_email")).read()
+
+
+class _Replaying:
+    """A connection whose searches always answer the same page (a misbehaving server)."""
+
+    def __init__(self, page: list[dict[str, object]], props: dict[str, object]) -> None:
+        self.page, self.props, self.searches = page, props, 0
+        self.contacts_search = self
+
+    def properties(self) -> dict[str, object]:
+        return self.props
+
+    def do_search_with_http_info(self) -> None:  # pragma: no cover - never called directly
+        raise AssertionError
+
+    def request(self, kind: str, call: object, *args: object, **kwargs: object) -> object:
+        self.searches += 1
+        assert self.searches < 50, "the read loops"
+        return 200, {"results": self.page}
+
+
+def test_a_search_answering_out_of_order_fails_instead_of_looping(conn: HubSpotConnection) -> None:
+    def contact(cid: int, ms: int) -> dict[str, object]:
+        stamp = _at(ms).isoformat().replace("+00:00", "Z")
+        return {
+            "id": str(cid),
+            "properties": {"email": f"c{cid}@example.com", "lastmodifieddate": stamp},
+        }
+
+    page = [contact(i, BASE_MS + 1000 - i) for i in range(200)]  # descending: not as asked
+    fake = _Replaying(page, conn.properties())
+    with pytest.raises(HubSpotError, match="out of lastmodifieddate order"):
+        list(HubSpotContactSource(fake, page_size=200).read(since=_at(BASE_MS)))  # type: ignore[arg-type]
+    assert fake.searches == 1
