@@ -205,6 +205,8 @@ def _split_global_options(argv: Sequence[str]) -> tuple[dict[str, bool], list[st
 def _prepare_environment(args: argparse.Namespace) -> str | None:
     """Settings that must be in place before Prefect is imported. Returns the demo's home."""
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary server gives up after 20 s, which a busy laptop can exceed.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     if not args.debug and not os.environ.get("PREFECT_LOGGING_SETTINGS_PATH"):
         from app.console import quiet_failures_logging_config
 
