@@ -141,20 +141,33 @@ def test_launch_keeps_checking_until_the_deadline(stack: Stack) -> None:
     message = str(run.state.message)
     assert "missing leads" in message and "inboxes" not in message
 
-    # A lead arriving while it waits lets the launch go through before the deadline.
-    def add_lead() -> None:
-        with admin_client(stack) as client:
-            client.add_lead(campaign_id, email="late@example.com")
+    # A lead arriving while it waits lets the launch go through before the deadline. The lead
+    # is added once the emulator has refused a first launch request (an event, not a timer:
+    # on a busy machine the flow may take seconds to start).
+    launch_route = "PUT /api/public/v1/campaigns/{campaign_id}"
+    stack.coldsend.reset_stats()
+    added = threading.Event()
 
-    timer = threading.Timer(1.0, add_lead)
-    timer.start()
+    def add_lead_after_the_first_check() -> None:
+        give_up = time.monotonic() + 300
+        while time.monotonic() < give_up:
+            if stack.coldsend.stats()["requests"].get(launch_route, 0) >= 1:
+                with admin_client(stack) as client:
+                    client.add_lead(campaign_id, email="late@example.com")
+                added.set()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=add_lead_after_the_first_check, daemon=True)
+    watcher.start()
     try:
         report = launch_campaign_when_ready(
             campaign_id=campaign_id,
             coldsend=stack.coldsend_block,
-            wait_for_requirements_seconds=30.0,
+            wait_for_requirements_seconds=300.0,
             check_interval_seconds=0.3,
         )
     finally:
-        timer.join()
+        watcher.join(timeout=310)
+    assert added.is_set()
     assert report.launched and report.status == "ACTIVE" and report.checks >= 2
