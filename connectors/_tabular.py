@@ -188,6 +188,8 @@ def _flags_for(status: LeadStatus) -> tuple[bool, bool, bool, bool]:
     )
 
 
+# Tables built once and shared by every row (interned flag tuples, one-status tuples, values).
+# Bench figure they hold up: "client CPU <= 15 us/lead (marginal) for write-back".
 _FLAGS = {status: _flags_for(status) for status in LeadStatus}
 _VALUE = {status: status.value for status in LeadStatus}  # no enum property lookup per row
 _ONE: dict[LeadStatus, tuple[LeadStatus]] = {status: (status,) for status in LeadStatus}

@@ -192,7 +192,8 @@ class Lead:
     """One valid prospect, as every source yields it (treat as immutable).
 
     Not a frozen dataclass on purpose: frozen construction costs about 0.8 µs more per lead,
-    and sources build one per row.
+    and sources build one per row. Bench figure it holds up: "client CPU <= 15 us/lead
+    (marginal) for sync".
 
     Attributes:
         email: Normalised address (trimmed, lower-case, IDNA domain).
@@ -596,6 +597,8 @@ class LeadBuilder:
         source_id: str | None = None,
         modified_at: datetime | None = None,
     ) -> Lead | Reject:
+        # Bound-method alias and inline strips, once per row. Bench figure they hold up:
+        # "client CPU <= 15 us/lead (marginal) for sync".
         get = record.get
         raw_email = get(self._email)
         email, why = normalize_email(raw_email)

@@ -456,7 +456,8 @@ def _older_objects_set_aside() -> Iterator[None]:
     in a Prefect flow-run process, over a million of Prefect's and pydantic's. `gc.freeze`
     sets those aside for the loop (objects made during the loop are collected as usual) and
     `gc.unfreeze` hands them back to the collector afterwards, so nothing is kept longer than
-    the loop. Measured: about 4 us of GC per lead without it.
+    the loop. Measured: about 4 us of GC per lead without it. Bench figure it holds up:
+    "client CPU <= 15 us/lead (marginal) for sync".
     """
     gc.freeze()
     try:

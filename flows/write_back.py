@@ -177,7 +177,8 @@ def write_back_statuses(
     label_run(None, run_tags(lead_store=lead_store, campaign=campaign))
     exported = export_campaign_statuses(credentials, campaign_id)
     counts = Counter({str(status): n for status, n in exported.counts.items()})
-    # quote(): Prefect need not walk every update looking for futures (~40 us per lead). The
+    # quote(): Prefect need not walk every update looking for futures (~40 us per lead; bench
+    # figure it holds up: "client CPU <= 15 us/lead (marginal) for write-back"). The
     # sink only iterates its argument, so the export's container is passed as is.
     updates = cast(list[StatusUpdate], exported)
     result: WriteResult = write_statuses_to_store(store, cast(list[StatusUpdate], quote(updates)))

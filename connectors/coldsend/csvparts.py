@@ -23,6 +23,8 @@ __all__ = ["CsvPart", "RowRef", "iter_csv_parts"]
 # Rows are encoded this many at a time: big enough for csv.writer.writerows to dominate the
 # cost, small enough that the rare byte-limit check row by row stays cheap.
 _BATCH = 512
+# Rows are CSV-encoded 512 at a time (one writer call per batch, not per row).
+# Bench figure it holds up: "client CPU <= 15 us/lead (marginal) for sync".
 
 
 class RowRef(NamedTuple):

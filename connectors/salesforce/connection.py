@@ -410,7 +410,8 @@ class SalesforceConnection:
         token, instance = self._login()
         https = self._reach(instance)
         logger.debug("Salesforce session established for %s (%s)", https, self.auth_type)
-        # dict instead of the library's OrderedDict default: faster to parse, same content.
+        # dict instead of the library's OrderedDict default: faster to parse, same content
+        # Bench figure it holds up: "marginal us/lead" of the Salesforce sync and write-back.
         return Salesforce(
             instance_url=https,
             session_id=token,

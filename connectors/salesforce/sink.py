@@ -274,6 +274,8 @@ class SalesforceStatusSink:
         changed: dict[str, str | list[str]] = {}
         # Records needing the same values share one (never mutated) dict: a few distinct
         # diffs instead of one dict per record.
+        # One diff dict per distinct change, shared by every record making it (interned).
+        # Bench figures it holds up: "peak RSS MB" and "marginal us/lead" of write-back.
         diffs: dict[tuple[str | None, tuple[str, ...]], dict[str, Any]] = {}
         found: set[str] = set()
         behind: set[str] = set()
