@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import random
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
 
 from connectors.hubspot import (
+    HubSpotApiError,
     HubSpotConnection,
     HubSpotContactSource,
     HubSpotError,
@@ -279,3 +282,30 @@ def test_a_search_answering_out_of_order_fails_instead_of_looping(conn: HubSpotC
     with pytest.raises(HubSpotError, match="out of lastmodifieddate order"):
         list(HubSpotContactSource(fake, page_size=200).read(since=_at(BASE_MS)))  # type: ignore[arg-type]
     assert fake.searches == 1
+
+
+def test_read_ahead_hands_over_records_errors_and_stops_with_the_caller() -> None:
+    from connectors.hubspot.source import read_ahead
+
+    produced: list[int] = []
+
+    def pages(fail_at: int | None = None) -> Iterator[dict[str, int]]:
+        for i in range(1_000):
+            if i == fail_at:
+                raise HubSpotApiError("page failed")
+            produced.append(i)
+            yield {"n": i}
+
+    assert [r["n"] for r in read_ahead(pages(), batch=7)] == list(range(1_000))
+    with pytest.raises(HubSpotApiError, match="page failed"):
+        list(read_ahead(pages(fail_at=250), batch=100))
+    produced.clear()
+    reader = read_ahead(pages(), batch=10, depth=2)
+    assert [next(reader)["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
+    reader.close()
+    for worker in [t for t in threading.enumerate() if t.name == "hubspot-read-ahead"]:
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+    # The producer ran at most a few batches ahead (two queued, one being filled), then
+    # stopped with the caller.
+    assert len(produced) <= 10 * 4
