@@ -30,6 +30,10 @@ def _describe(definitions: Definitions, sync: SyncDefinition) -> str:
         what = f"CSV {source.csv.path}"
     elif source.sheet:
         what = f"sheet {source.sheet.spreadsheet_id}/{source.sheet.worksheet}"
+    elif source.hubspot:
+        what = "HubSpot contacts" + (
+            f" of list {source.hubspot.list_id}" if source.hubspot.list_id else ""
+        )
     else:
         assert source.salesforce is not None
         what = f"Salesforce {source.salesforce.object}"

@@ -66,6 +66,7 @@ __all__ = [
 
 SCHEMA_PATH = Path(__file__).with_name("coldsend.schema.json")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+SOURCE_KINDS = ("block", "csv", "sheet", "salesforce", "hubspot")
 
 
 class _Strict(BaseModel):
@@ -109,8 +110,22 @@ class SalesforceSource(_Strict):
     )
 
 
+class HubSpotSource(_Strict):
+    """HubSpot contacts: all, a list's members, or those matching filters."""
+
+    list_id: str | None = Field(default=None, description="Only the members of this list.")
+    filters: list[tuple[str, str, Any]] = Field(
+        default_factory=list,
+        description="Up to 4 conditions ANDed together, e.g. [[lifecyclestage, '=', lead]].",
+    )
+    credentials: str = Field(
+        min_length=1,
+        description="A saved HubSpot Credentials block, by name (no secrets here).",
+    )
+
+
 class SourceConfig(_Strict):
-    """Where leads come from: exactly one of block, csv, sheet, salesforce."""
+    """Where leads come from: exactly one of block, csv, sheet, salesforce, hubspot."""
 
     block: str | None = Field(
         default=None,
@@ -122,13 +137,14 @@ class SourceConfig(_Strict):
     ] = Field(default=None, description="A CSV file: its path, or {path, encoding, delimiter}.")
     sheet: SheetSource | None = None
     salesforce: SalesforceSource | None = None
+    hubspot: HubSpotSource | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SourceConfig:
-        given = [k for k in ("block", "csv", "sheet", "salesforce") if getattr(self, k)]
+        given = [k for k in SOURCE_KINDS if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(
-                "give exactly one of block, csv, sheet, salesforce"
+                "give exactly one of block, csv, sheet, salesforce, hubspot"
                 + (f" (got {', '.join(given)})" if given else "")
             )
         if self.block is not None and "/" not in self.block:
@@ -140,7 +156,7 @@ class SourceConfig(_Strict):
 
     @property
     def kind(self) -> str:
-        return next(k for k in ("block", "csv", "sheet", "salesforce") if getattr(self, k))
+        return next(k for k in SOURCE_KINDS if getattr(self, k))
 
 
 class CampaignRef(_Strict):
@@ -268,10 +284,10 @@ class SyncDefinition(_Strict):
                     f"own {', '.join(extra)}: edit the block, or describe the source inline "
                     "(csv, sheet, salesforce) instead"
                 )
-        if self.key_column and kind == "salesforce":
+        if self.key_column and kind in ("salesforce", "hubspot"):
             raise ValueError(
-                "key_column is for sheets and CSV files; a Salesforce record's key is its Id "
-                "(match_by: key)"
+                "key_column is for sheets and CSV files; a Salesforce or HubSpot record's key "
+                "is its id (match_by: key)"
             )
         if self.match_by == "key" and kind in ("csv", "sheet") and not self.key_column:
             raise ValueError("match_by: key needs key_column, the column holding record keys")
@@ -532,6 +548,8 @@ class Definitions:
         wb = sync.write_back
         if source.salesforce is not None:
             return self._salesforce_store(sync, source.salesforce)
+        if source.hubspot is not None:
+            return self._hubspot_store(sync, source.hubspot)
         from blocks import CsvFileLeads, GoogleSheetLeads, GoogleSheetsCredentials
 
         match_key = sync.match_by or ("key" if sync.key_column else "email")
@@ -588,6 +606,29 @@ class Definitions:
             opt_out_field=sync.opt_outs.column,
             ignore_store_opt_outs=sync.opt_outs.ignore_store_opt_outs,
             **{k: v for k, v in fields.items() if v},
+        )
+
+    def _hubspot_store(self, sync: SyncDefinition, hs: HubSpotSource) -> LeadStore:
+        from blocks import HubSpotContacts, HubSpotCredentials
+
+        credentials = _load_block(HubSpotCredentials, hs.credentials, sync, "source.hubspot")
+        wb = sync.write_back
+        properties = {
+            "status_property": wb.status,
+            "opened_property": wb.opened,
+            "replied_property": wb.replied,
+            "unsubscribed_property": wb.unsubscribed,
+            "bounced_property": wb.bounced,
+        }
+        return HubSpotContacts(
+            credentials=credentials,
+            mapping=sync.mapping,
+            list_id=hs.list_id,
+            filters=list(hs.filters),
+            match_by="email" if sync.match_by == "email" else "id",
+            opt_out_property=sync.opt_outs.column,
+            ignore_store_opt_outs=sync.opt_outs.ignore_store_opt_outs,
+            **{k: v for k, v in properties.items() if v},
         )
 
 

@@ -91,3 +91,65 @@ def test_a_saved_block_source_refuses_settings_the_block_holds(tmp_path: Path) -
     }
     with pytest.raises(DefinitionsError, match="holds its own mapping: edit the block"):
         parse_definitions(data)
+
+
+def test_inline_crm_sources_load_their_credentials_blocks_by_name(
+    prefect_server: None, tmp_path: Path
+) -> None:
+    from blocks import HubSpotContacts, HubSpotCredentials, SalesforceCredentials, SalesforceLeads
+
+    HubSpotCredentials(access_token="pat-test", base_url="http://127.0.0.1:9").save(
+        "defs-hs", overwrite=True
+    )
+    SalesforceCredentials(instance_url="http://127.0.0.1:9", session_id="s").save(
+        "defs-sf", overwrite=True
+    )
+    data = {
+        "syncs": [
+            {
+                "name": "sf",
+                "source": {
+                    "salesforce": {
+                        "object": "Contact",
+                        "filters": [["LeadSource", "=", "Web"]],
+                        "credentials": "defs-sf",
+                    }
+                },
+                "match_by": "email",
+                "opt_outs": {"column": "Do_Not_Email__c"},
+                "write_back": {"status": "Stage__c"},
+                "campaign": {"id": "c"},
+            },
+            {
+                "name": "hs",
+                "source": {
+                    "hubspot": {"list_id": "42", "credentials": "hubspot-credentials/defs-hs"}
+                },
+                "campaign": {"id": "c"},
+            },
+            {
+                "name": "missing",
+                "source": {"hubspot": {"credentials": "nope"}},
+                "campaign": {"id": "c"},
+            },
+        ]
+    }
+    definitions = Definitions(parse_definitions(data), base=tmp_path)
+    sf, hs, missing = definitions.syncs
+    sf_store = definitions.lead_store(sf)
+    assert isinstance(sf_store, SalesforceLeads)
+    assert (sf_store.object_name, sf_store.match_by, sf_store.status_field) == (
+        "Contact",
+        "email",
+        "Stage__c",
+    )
+    assert sf_store.filters == [("LeadSource", "=", "Web")]
+    assert sf_store.opt_out_field == "Do_Not_Email__c"
+    hs_store = definitions.lead_store(hs)
+    assert isinstance(hs_store, HubSpotContacts)
+    assert (hs_store.list_id, hs_store.match_by) == ("42", "id")
+    with pytest.raises(
+        DefinitionsError,
+        match=r"sync 'missing', field source\.hubspot\.credentials: no HubSpotCredentials block named 'nope'",
+    ):
+        definitions.lead_store(missing)
