@@ -80,6 +80,13 @@ def load_lead_store(name: str | LeadStore) -> LeadStore:
     or the store itself when given one (an unsaved block, e.g. from ``--csv``)."""
     if isinstance(name, LeadStore):
         return name
+    if name.lower().endswith((".csv", ".tsv", ".txt")):
+        raise ConfigurationError(
+            f"Lead store {name!r} looks like a file: a lead store is a saved block "
+            "('<block type>/<block name>'). For a CSV file use `prefect-coldsend sync --csv "
+            f"{name}` (or a csv source in a sync definitions file), or save a CSV File Leads "
+            "block."
+        )
     if "/" not in name:
         raise ConfigurationError(
             f"Lead store {name!r} must be written as '<block type>/<block name>', for example "

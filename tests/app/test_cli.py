@@ -163,6 +163,17 @@ def test_wrong_coldsend_urls_fail_in_one_line_with_the_fix(stack: Stack, tmp_pat
     bad_map = cli("sync", "--campaign-id", "c1", "--csv", str(path), "--map", "email")
     assert "FIELD=COLUMN" in one_error_line(bad_map)
 
+    # The first stumble: a file given where a saved block is expected.
+    as_block = cli(
+        "sync",
+        "--campaign-id",
+        "c1",
+        "--lead-store",
+        "data/hubspot.csv",
+        env={"COLDSEND_API_KEY": stack.api_key, "COLDSEND_BASE_URL": stack.coldsend.base_url},
+    )
+    assert "use `prefect-coldsend sync --csv data/hubspot.csv`" in one_error_line(as_block)
+
 
 def _definitions(tmp_path: Path, stack: Stack, campaign_id: str) -> Path:
     write_export(tmp_path / "leads.csv")
