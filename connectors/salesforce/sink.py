@@ -6,13 +6,14 @@ import csv
 import io
 import math
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from simple_salesforce.bulk2 import ColumnDelimiter, LineEnding, Operation
 
+from connectors._tabular import UpdateIndex
 from connectors.leads import (
     LeadStatus,
     MappingError,
@@ -24,6 +25,7 @@ from connectors.leads import (
     parse_status,
 )
 from connectors.salesforce.budget import ApiBudget
+from connectors.salesforce.bulk_ingest import run_update_job
 from connectors.salesforce.connection import SalesforceConnection, bulk_first_wait
 from connectors.salesforce.soql import (
     Filter,
@@ -216,6 +218,9 @@ class SalesforceStatusSink:
     def write_statuses(self, updates: Iterable[StatusUpdate]) -> WriteResult:
         """Write `updates` back; every update lands in the returned `WriteResult`.
 
+        Fold the updates per record key, read the records' current values, diff them against
+        the folded statuses (never backwards), write the changes, and account for each update.
+
         Raises:
             MappingError: a status or flag field missing, read-only or of the wrong type.
             SalesforceBudgetExceeded: the batch needs too much of today's allocation.
@@ -223,145 +228,59 @@ class SalesforceStatusSink:
         """
         start = self.conn.request_count
         info = self._info()
-        result = WriteResult()
-        # Key -> the status to hold (several updates for one key folded with `advance`: the
-        # furthest status wins, like in the CRM), and how many updates each repeated key had.
-        statuses: dict[str, LeadStatus] = {}
-        repeats: dict[str, int] = {}
         by_id = self.match_by == "id"
-        received = 0
-        for update in updates:
-            received += 1
-            key = (update.source_id or None) if by_id else normalize_email(update.email)[0]
-            if key is None:
-                if by_id:
-                    # No record id: the lead came from another store (a sheet, a CSV file).
-                    result.not_found.append(update.email)
-                else:
-                    result.failures.append(
-                        WriteFailure(key=update.email or "?", reason="invalid email to match by")
-                    )
-                continue
-            held = statuses.get(key)
-            if held is None:
-                statuses[key] = update.status
-            else:
-                statuses[key] = advance(held, update.status)
-                repeats[key] = repeats.get(key, 1) + 1
-        result.received = received
-        if not statuses:
-            result.requests = self.conn.request_count - start
-            return result
-
-        large = len(statuses) >= self.bulk_threshold
-        literals = [literal(k) for k in statuses]
-        chunks = list(
-            _chunks_by_chars(literals, _BULK_IN_CHARS if large else _REST_IN_CHARS, 100_000)
-        )
-        del literals
-        scan = self._plan_scan(info, len(statuses), len(chunks)) if by_id and large else None
-        read_cost = 3 if scan is not None else len(chunks) * (3 if large else 1)
-        write_cost = 7 if large else math.ceil(len(statuses) / _COMPOSITE_MAX)
-        self.budget.check(
-            self.conn,
-            read_cost + write_cost,
-            what=f"writing {len(statuses)} {info.name} statuses",
-        )
-
-        # Each current record is compared as it is read, so only the changes are kept.
-        changes: dict[str, dict[str, Any]] = {}
-        # Key -> its record that changes (a list when several do, matching by email).
-        changed: dict[str, str | list[str]] = {}
-        # Records needing the same values share one (never mutated) dict: a few distinct
-        # diffs instead of one dict per record.
-        # One diff dict per distinct change, shared by every record making it (interned).
-        # Bench figures it holds up: "peak RSS MB" and "marginal us/lead" of write-back.
-        diffs: dict[tuple[str | None, tuple[str, ...]], dict[str, Any]] = {}
-        found: set[str] = set()
-        behind: set[str] = set()
-        status_field = self._status_field
-        flag_fields = self._flag_fields
-        match = self._match_field()
-
-        def compare(rows: Iterator[dict[str, Any]]) -> None:
-            for row in rows:
-                raw = row.get(match)
-                key = raw if by_id else normalize_email(raw)[0]
-                if key is None:
-                    continue
-                key = str(key)
-                wanted = statuses.get(key)
-                if wanted is None:
-                    continue
-                found.add(key)
-                held = parse_status(row.get(status_field))
-                new = advance(held, wanted)
-                if new != wanted:
-                    behind.add(key)
-                value = new.value if new != held else None
-                flags = tuple(
-                    flag
-                    for flag, sets in flag_fields
-                    if new in sets and not _is_true(row.get(flag))
-                )
-                if value is not None or flags:
-                    diff = diffs.get((value, flags))
-                    if diff is None:
-                        diff = {status_field: value} if value is not None else {}
-                        diff.update(dict.fromkeys(flags, True))
-                        diffs[(value, flags)] = diff
-                    rid = row["Id"]
-                    changes[rid] = diff
-                    before = changed.get(key)
-                    if before is None:
-                        changed[key] = rid
-                    elif isinstance(before, list):
-                        before.append(rid)
-                    else:
-                        changed[key] = [before, rid]
-
-        if scan is None:
-            compare(self._read_current(info, chunks, large))
-        else:
-            compare(self._bulk_query(info, scan[0], scan[1]))
-            # Records edited out of the scope since they were read: look them up by id.
-            missing = [literal(k) for k in statuses if k not in found]
-            if missing:
-                bulk = len(missing) >= self.bulk_threshold
-                budget = _BULK_IN_CHARS if bulk else _REST_IN_CHARS
-                compare(
-                    self._read_current(info, list(_chunks_by_chars(missing, budget, 100_000)), bulk)
-                )
-        del chunks
-
-        failed = (
-            self._write(info, changes, bulk=len(changes) >= self.bulk_threshold) if changes else {}
-        )
-        changes.clear()
-        for key in statuses:
-            count = repeats.get(key, 1)
-            if key not in found:
-                result.not_found.extend([key] * count)
-                continue
-            record_ids = changed.get(key)
-            if record_ids:
-                if isinstance(record_ids, str):
-                    record_ids = [record_ids]
-                errors = [failed[rid] for rid in record_ids if rid in failed] if failed else []
-                if errors:
-                    result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))
-                else:
-                    result.written += 1
-            elif key in behind:
-                result.held_back += 1
-            else:
-                result.unchanged += 1
-            # Extra updates for the same record were folded into this one.
-            result.held_back += count - 1
+        # Fold: key -> its statuses in arrival order (the furthest wins, like in the CRM).
+        index = UpdateIndex(updates, match_value="source_id" if by_id else "email")
+        result = index.new_result()
+        if index.by_key:
+            plan = self._plan_reads(info, index.by_key)
+            diff = _Diff(index, self._status_field, self._flag_fields, self._match_field())
+            diff.compare(self._read_current(info, plan, diff))
+            changes = diff.changes
+            failed = self._write(info, changes, bulk=len(changes) >= self.bulk_threshold)
+            changes.clear()
+            diff.account(failed, result)
         result.requests = self.conn.request_count - start
         return result
 
     # -- matching and reading -----------------------------------------------------------------
+
+    def _plan_reads(self, info: ObjectInfo, keys: Collection[str]) -> _ReadPlan:
+        """How the current records are read, checked against the budget with the writes."""
+        large = len(keys) >= self.bulk_threshold
+        literals = [literal(k) for k in keys]
+        chunks = list(
+            _chunks_by_chars(literals, _BULK_IN_CHARS if large else _REST_IN_CHARS, 100_000)
+        )
+        del literals
+        by_id = self.match_by == "id"
+        scan = self._plan_scan(info, len(keys), len(chunks)) if by_id and large else None
+        read_cost = 3 if scan is not None else len(chunks) * (3 if large else 1)
+        write_cost = 7 if large else math.ceil(len(keys) / _COMPOSITE_MAX)
+        self.budget.check(
+            self.conn,
+            read_cost + write_cost,
+            what=f"writing {len(keys)} {info.name} statuses",
+        )
+        return _ReadPlan(chunks, large, scan)
+
+    def _read_current(
+        self, info: ObjectInfo, plan: _ReadPlan, diff: _Diff
+    ) -> Iterator[dict[str, Any]]:
+        """The current records the plan reads, as they are read."""
+        if plan.scan is None:
+            yield from self._read_chunks(info, plan.chunks, plan.large)
+            return
+        plan.chunks.clear()
+        yield from self._bulk_query(info, *plan.scan)
+        # Records edited out of the scope since they were read: look them up by id.
+        missing = [literal(k) for k in diff.not_found_yet()]
+        if missing:
+            bulk = len(missing) >= self.bulk_threshold
+            budget = _BULK_IN_CHARS if bulk else _REST_IN_CHARS
+            yield from self._read_chunks(
+                info, list(_chunks_by_chars(missing, budget, 100_000)), bulk
+            )
 
     def _match_field(self) -> str:
         return "Id" if self.match_by == "id" else "Email"
@@ -384,7 +303,7 @@ class SalesforceStatusSink:
             return None
         return select_query(info, self._select(info), where=where, order_by=["Id"]), total
 
-    def _read_current(
+    def _read_chunks(
         self, info: ObjectInfo, chunks: list[list[str]], large: bool
     ) -> Iterator[dict[str, Any]]:
         """The current records for each chunk of key literals, as they are read."""
@@ -420,6 +339,8 @@ class SalesforceStatusSink:
         self, info: ObjectInfo, changes: dict[str, dict[str, Any]], *, bulk: bool
     ) -> dict[str, str]:
         """Apply `changes` (record Id -> field values); return record Id -> error text."""
+        if not changes:
+            return {}
         if bulk:
             return self._write_bulk(info, changes)
         failed: dict[str, str] = {}
@@ -456,17 +377,9 @@ class SalesforceStatusSink:
             handler = getattr(sf.bulk2, info.name)
             failed: dict[str, str] = {}
             for total, data in files:
-                # The CSV is built here once; `handler.update(records=...)` would write it
-                # with DictWriter, then parse and rewrite it twice to count and split it
-                # (about 15 us per record). `_upload_data` is the step that follows those:
-                # create the job, upload, close, wait, read the job's counts.
-                job = handler._upload_data(
-                    Operation.update,
-                    (total, data),
-                    ColumnDelimiter.COMMA,
-                    LineEnding.LF,
-                    None,
-                    bulk_first_wait(total, self.bulk_poll_seconds),
+                # The CSV is built once here; see bulk_ingest for why the private step.
+                job = run_update_job(
+                    handler, total, data, wait=bulk_first_wait(total, self.bulk_poll_seconds)
                 )
                 if int(job["numberRecordsFailed"]):
                     text = handler.get_failed_records(job["job_id"])
@@ -485,6 +398,121 @@ class SalesforceStatusSink:
             return failed
 
         return self.conn.call(run)
+
+
+@dataclass(slots=True)
+class _ReadPlan:
+    """Key literals chunked per query, whether to read with Bulk 2.0, and the scope scan."""
+
+    chunks: list[list[str]]
+    large: bool
+    scan: tuple[str, int] | None
+
+
+def _final_status(statuses: Sequence[LeadStatus]) -> LeadStatus:
+    """Several updates for one record folded with `advance`: the furthest status wins."""
+    held = statuses[0]
+    for status in statuses[1:]:
+        held = advance(held, status)
+    return held
+
+
+class _Diff:
+    """Compares current records with the folded statuses; keeps only what must change.
+
+    Attributes:
+        changes: Record Id -> the field values to write.
+        changed: Key -> its record that changes (a list when several do, matching by email).
+        found: Keys some current record matched.
+        behind: Keys whose record already holds a status past the one sent.
+    """
+
+    def __init__(
+        self,
+        index: UpdateIndex,
+        status_field: str,
+        flag_fields: list[tuple[str, frozenset[LeadStatus]]],
+        match_field: str,
+    ) -> None:
+        self.index = index
+        self.status_field = status_field
+        self.flag_fields = flag_fields
+        self.match_field = match_field
+        self.changes: dict[str, dict[str, Any]] = {}
+        self.changed: dict[str, str | list[str]] = {}
+        self.found: set[str] = set()
+        self.behind: set[str] = set()
+        # One diff dict per distinct change, shared by every record making it (interned).
+        # Bench figures it holds up: "peak RSS MB" and "marginal us/lead" of write-back.
+        self._diffs: dict[tuple[str | None, tuple[str, ...]], dict[str, Any]] = {}
+
+    def not_found_yet(self) -> list[str]:
+        return [k for k in self.index.by_key if k not in self.found]
+
+    def compare(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Diff each current record as it is read (so only the changes are kept)."""
+        by_key = self.index.by_key
+        by_id = not self.index.by_email
+        match, status_field, flag_fields = self.match_field, self.status_field, self.flag_fields
+        changes, changed, diffs = self.changes, self.changed, self._diffs
+        for row in rows:
+            raw = row.get(match)
+            key = raw if by_id else normalize_email(raw)[0]
+            if key is None:
+                continue
+            key = str(key)
+            statuses = by_key.get(key)
+            if statuses is None:
+                continue
+            wanted = _final_status(statuses)
+            self.found.add(key)
+            held = parse_status(row.get(status_field))
+            new = advance(held, wanted)
+            if new != wanted:
+                self.behind.add(key)
+            value = new.value if new != held else None
+            flags = tuple(
+                flag for flag, sets in flag_fields if new in sets and not _is_true(row.get(flag))
+            )
+            if value is None and not flags:
+                continue
+            diff = diffs.get((value, flags))
+            if diff is None:
+                diff = {status_field: value} if value is not None else {}
+                diff.update(dict.fromkeys(flags, True))
+                diffs[(value, flags)] = diff
+            rid = row["Id"]
+            changes[rid] = diff
+            before = changed.get(key)
+            if before is None:
+                changed[key] = rid
+            elif isinstance(before, list):
+                before.append(rid)
+            else:
+                changed[key] = [before, rid]
+
+    def account(self, failed: dict[str, str], result: WriteResult) -> None:
+        """Count every update: written, failed, unchanged, held back or not found."""
+        for key, statuses in self.index.by_key.items():
+            count = len(statuses)
+            if key not in self.found:
+                result.not_found.extend([key] * count)
+                continue
+            record_ids = self.changed.get(key)
+            if record_ids:
+                if isinstance(record_ids, str):
+                    record_ids = [record_ids]
+                errors = [failed[rid] for rid in record_ids if rid in failed] if failed else []
+                if errors:
+                    result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))
+                else:
+                    result.written += 1
+            elif key in self.behind:
+                result.held_back += 1
+            else:
+                result.unchanged += 1
+            # Extra updates for the same record were folded into this one.
+            result.held_back += count - 1
 
 
 def _ingest_files(changes: dict[str, dict[str, Any]], columns: list[str]) -> list[tuple[int, str]]:
