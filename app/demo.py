@@ -288,6 +288,12 @@ def format_summary(result: DemoResult, *, prefect_home: str | None) -> str:
         )
         by_status = ", ".join(f"{k} {v}" for k, v in w.by_status.items())
         lines.append(f"{'':<26}statuses exported: {by_status}")
+        if w.replies is not None:
+            rl = w.replies
+            lines.append(
+                f"{'':<26}replies logged: {rl.logged} now, {rl.already_logged} already, "
+                f"{rl.no_record} without a record, {rl.deferred} left for the next runs"
+            )
     prefect = Path(sys.executable).with_name("prefect")
     command = f"{prefect} server start" if prefect.exists() else "prefect server start"
     lines += [

@@ -283,7 +283,7 @@ def replies_section(report: ReplyLogReport) -> str:
         ("left for the next runs", report.deferred),
         ("activities logged now", report.logged),
         ("already in the CRM", report.already_logged),
-        ("not kept by this store (older replies, sends)", report.skipped),
+        ("not for this store (other stores' leads, older replies, sends)", report.skipped),
         ("replies without a record in the store", report.no_record),
         ("failed", report.failed),
         ("ColdSend requests", report.coldsend_requests),

@@ -148,10 +148,15 @@ class HubSpotActivitySink:
         for activity in todo:
             match = self._match_key(activity)
             contact = contacts.get(match) if match else None
-            if contact is None:
-                result.no_record.append(activity)
-            else:
+            foreign = (activity.source_id or "").strip()
+            if contact is not None:
                 ready.append((activity, contact[0], contact[1]))
+            elif self.match_by == "id" and foreign and not foreign.isdigit():
+                # Another store's record id (a Salesforce Id, a sheet key): that store's own
+                # write-back logs this reply.
+                result.skipped.append(LoggedActivity(activity.key, foreign))
+            else:
+                result.no_record.append(activity)
         for begin in range(0, len(ready), _BATCH):
             self._create(ready[begin : begin + _BATCH], result)
 

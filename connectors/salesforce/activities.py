@@ -36,6 +36,7 @@ _IN_CHARS = 8_000  # IN-list text per REST query: the whole URL must stay under 
 _SUBJECT_MAX = 255
 _DESCRIPTION_MAX = 32_000
 _USER_PREFIX = "005"  # a user id; a queue (00G) cannot own a Task
+_KEY_PREFIXES = {"Lead": "00Q", "Contact": "003"}  # the same in every org
 # Record-level errors meaning the Lead/Contact is gone (deleted or merged since it was read).
 _GONE = frozenset({"INVALID_CROSS_REFERENCE_KEY", "ENTITY_IS_DELETED", "INVALID_ID_FIELD"})
 
@@ -161,13 +162,18 @@ class SalesforceActivitySink:
             return
         records = self._records(todo, record_info)
         ready: list[tuple[Activity, str, str | None]] = []
+        prefix = _KEY_PREFIXES.get(record_info.name)
         for activity in todo:
             match = self._match_key(activity)
             found = records.get(match) if match else None
-            if found is None:
-                result.no_record.append(activity)
-            else:
+            if found is not None:
                 ready.append((activity, found[0], found[1]))
+            elif self.match_by == "id" and match and prefix and not match.startswith(prefix):
+                # Another store's record id (a HubSpot contact, a sheet key): that store's own
+                # write-back logs this reply.
+                result.skipped.append(LoggedActivity(activity.key, match))
+            else:
+                result.no_record.append(activity)
         for attempt in range(self.create_attempts):
             if not ready:
                 return

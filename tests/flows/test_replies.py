@@ -69,8 +69,13 @@ def test_salesforce_replies_become_tasks_once_and_the_rest_is_reported(stack: St
         ).uploaded
         == 6
     )
-    with admin_client(stack) as admin:  # a lead added by hand in ColdSend: no CRM record
+    with admin_client(stack) as admin:
+        # A lead added by hand in ColdSend (no CRM record), and one another store synced (its
+        # record id is a sheet key: that store's write-back logs its replies).
         admin.add_lead(campaign_id, email="walk-in@example.com")
+        admin.add_lead(
+            campaign_id, email="from-a-sheet@example.com", custom_fields={"crm_record_id": "row-7"}
+        )
     add = stack.coldsend.add_reply
     add(campaign_id, emails(6)[0], "Yes, call me.", received_at="2026-03-01T09:00:00Z")
     add(
@@ -87,6 +92,7 @@ def test_salesforce_replies_become_tasks_once_and_the_rest_is_reported(stack: St
         received_at="2026-03-01T11:00:00Z",
     )
     add(campaign_id, "walk-in@example.com", "Who are you?", received_at="2026-03-01T12:00:00Z")
+    add(campaign_id, "from-a-sheet@example.com", "Hi!", received_at="2026-03-01T13:00:00Z")
     stack.salesforce.delete(ids[2])
     stack.coldsend.reset_stats()
 
@@ -98,7 +104,8 @@ def test_salesforce_replies_become_tasks_once_and_the_rest_is_reported(stack: St
     )
 
     replies = run.result.replies
-    assert (replies.replied_leads, replies.pending, replies.read, replies.deferred) == (4, 4, 4, 0)
+    assert (replies.replied_leads, replies.pending, replies.read, replies.deferred) == (5, 5, 5, 0)
+    assert replies.skipped == 1  # the other store's lead
     assert (replies.logged, replies.already_logged, replies.no_record, replies.failed) == (
         2,
         0,
@@ -106,7 +113,7 @@ def test_salesforce_replies_become_tasks_once_and_the_rest_is_reported(stack: St
         0,
     )
     # The export, one listing page and one read per replied lead.
-    assert stack.coldsend.stats()["total"] == 1 + 1 + 4
+    assert stack.coldsend.stats()["total"] == 1 + 1 + 5
     logged = {t["WhoId"]: t for t in tasks(stack)}
     assert set(logged) == {ids[0], ids[1]}
     task = logged[ids[1]]
