@@ -233,7 +233,7 @@ def test_plan_changes_nothing_then_run_syncs_each_definition(stack: Stack, tmp_p
     assert {c.name for c in _campaigns(stack)} == before
 
     run = cli("run", str(path), "--sync", "by-id")
-    again = cli("run", "--sync", "by-id", "--sync", "by-spec", cwd=tmp_path)
+    again = cli("run", "--sync", "by-id", "--sync", "by-spec", "--write-back", cwd=tmp_path)
 
     assert run.returncode == 0, run.stderr
     assert "sync by-id" in run.stdout and "uploaded 2" in run.stdout
@@ -241,6 +241,8 @@ def test_plan_changes_nothing_then_run_syncs_each_definition(stack: Stack, tmp_p
     assert again.returncode == 0, again.stderr
     assert "sync by-id" in again.stdout and "uploaded 0" in again.stdout
     assert "sync by-spec" in again.stdout and "uploaded 2" in again.stdout
+    assert "write-back: 2 written" in again.stdout  # by-id only: by-spec has none
+    assert again.stdout.count("write-back:") == 1
     assert sorted(stack.campaign_emails(campaign_id)) == ["ann@example.com", "cy@example.com"]
     assert f"Definitions test {stack.tag}" in {c.name for c in _campaigns(stack)}
 
