@@ -27,6 +27,11 @@ DEFAULT_STATE_DIR = ".prefect-coldsend"
 DEFAULT_DEFINITIONS = "coldsend.yaml"
 SANDBOX_INBOX = "sender@sandbox.example.com"
 
+# Commands that run flows once and report the outcome themselves, in one line: Prefect's
+# console echoes of a failure are filtered for them (never for serve, whose terminal is the
+# only place its runs' failures show).
+ONE_SHOT_COMMANDS = frozenset({"sync", "launch", "write-back", "ensure", "plan", "run", "demo"})
+
 # Options accepted before or after the command (argparse alone takes them only before).
 GLOBAL_FLAGS = {"--debug": "debug", "--version": "version", "-V": "version"}
 
@@ -207,7 +212,11 @@ def _prepare_environment(args: argparse.Namespace) -> str | None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # Prefect's temporary server gives up after 20 s, which a busy laptop can exceed.
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
-    if not args.debug and not os.environ.get("PREFECT_LOGGING_SETTINGS_PATH"):
+    if (
+        args.command in ONE_SHOT_COMMANDS
+        and not args.debug
+        and not os.environ.get("PREFECT_LOGGING_SETTINGS_PATH")
+    ):
         from app.console import quiet_failures_logging_config
 
         os.environ["PREFECT_LOGGING_SETTINGS_PATH"] = str(quiet_failures_logging_config())
