@@ -29,7 +29,7 @@ from blocks.leads import LeadStore
 from connectors.activities import Activity, ActivityResult, activity_key
 from connectors.coldsend.replies import ReplyBatch, ReplyCursor, read_new_replies
 from flows._common import load_lead_store
-from flows.budgets import budgeted_client
+from flows.budgets import ApiSpend
 from flows.events import campaign_resource
 from flows.naming import artifact_key
 from flows.reports import markdown_table
@@ -103,16 +103,26 @@ def read_new_campaign_replies(
     max_requests: int,
     include_sends: bool,
 ) -> ReplyBatch:
-    """List the campaign's replied leads and read the new ones, within `max_requests`."""
-    with budgeted_client(credentials, 1) as client:
-        return read_new_replies(
-            client,
-            campaign_id,
-            after=ReplyCursor.loads(cursor),
-            max_requests=max_requests,
-            source_id_field=SOURCE_ID_COLUMN,
-            include_sends=include_sends,
-        )
+    """List the campaign's replied leads and read the new ones, within `max_requests`.
+
+    Each read takes its slot of the key's shared API budget as it goes (the listing pages and
+    any retries are settled at the end), so other flows sharing the key are not starved.
+    """
+    spend = ApiSpend(credentials.api_budgets())
+    spend.spend(1)
+    with credentials.get_client() as client:
+        try:
+            return read_new_replies(
+                client,
+                campaign_id,
+                after=ReplyCursor.loads(cursor),
+                max_requests=max_requests,
+                source_id_field=SOURCE_ID_COLUMN,
+                include_sends=include_sends,
+                before_read=spend.spend,
+            )
+        finally:
+            spend.settle(client.request_count)
 
 
 @task(

@@ -181,6 +181,7 @@ def read_new_replies(
     source_id_field: str = "crm_record_id",
     include_sends: bool = False,
     clock: Callable[[], float] = time.time,
+    before_read: Callable[[int], None] | None = None,
 ) -> ReplyBatch:
     """Read the replies of the campaign's leads that replied after `after`, within a budget.
 
@@ -199,6 +200,8 @@ def read_new_replies(
         source_id_field: The lead custom field holding the CRM record id (set by the sync).
         include_sends: Also return each email sent to the lead as an activity.
         clock: Unix time, for the rate-limit reset (injectable).
+        before_read: Called with 1 before each lead is read (e.g. to take a slot of a shared
+            API budget as the reads go, rather than all at once).
 
     Returns:
         A `ReplyBatch`; pass the CRM sink's done keys to `cursor_after` for the next cursor.
@@ -228,6 +231,8 @@ def read_new_replies(
             break
         raw_id = lead.custom_fields.get(source_id_field) if lead.custom_fields else None
         source_id = str(raw_id).strip() if raw_id is not None else ""
+        if before_read is not None:
+            before_read(1)
         try:
             detail = client.get_lead(campaign_id, lead.lead_id)
         except NotFoundError:
