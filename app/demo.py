@@ -9,6 +9,7 @@ and the write-back to all three, on Prefect's embedded server, and prints what h
 from __future__ import annotations
 
 import json
+import os
 import random
 import sys
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from flows.campaigns import (
     ensure_campaign,
     launch_campaign_when_ready,
 )
+from flows.naming import ascii_fold, slugify
 from flows.scopes import scopes_for
 from flows.sync import SyncReport, sync_leads_to_campaign
 from flows.write_back import WriteBackReport, write_back_statuses
@@ -47,9 +49,30 @@ CAMPAIGN = "prefect-coldsend demo: Q4 outbound"
 STORES = ("salesforce-leads/demo", "hubspot-contacts/demo", "google-sheet-leads/demo")
 SHEET_HEADER = ["Email", "First Name", "Last Name", "Company", "Industry"]
 
-_FIRST = ["Ana", "Ben", "Chloé", "Dmitri", "Emeka", "Fatima", "Grace", "Hiro", "Ines", "Jonas"]
-_LAST = ["Garcia", "Smith", "Müller", "Okafor", "Tanaka", "Dubois", "Kowalski", "Silva", "Ng"]
-_INDUSTRY = ["Fintech", "Retail", "Logistics", "Healthcare", "SaaS"]
+# People as a sales team meets them: names in their own spelling, addresses as their
+# companies assign them (ASCII, transliterated: Chloé Müller -> chloe.muller@...).
+_FIRST = [
+    "Ana", "Benjamin", "Chloé", "Dmitri", "Emeka", "Fatima", "Grace", "Hiroshi", "Inès", "Jonas",
+    "Kwame", "Laura", "Mateo", "Nadia", "Oliver", "Priya", "Quentin", "Rosa", "Søren", "Tomás",
+    "Ulrike", "Valentina", "Wei", "Yasmin", "Zoë", "Łukasz", "Aoife", "Björn", "Camille", "Diego",
+]  # fmt: skip
+_LAST = [
+    "García", "Smith", "Müller", "Okafor", "Tanaka", "Dubois", "Kowalski", "Silva", "Ng",
+    "O'Brien", "Johansson", "Rossi", "Nguyen", "Schäfer", "Fernández", "Patel", "Lefèvre",
+    "Kim", "Novák", "Andersen", "Mensah", "Costa", "Wójcik", "Brennan", "Haddad", "Larsen",
+]  # fmt: skip
+_COMPANIES = [
+    ("Northwind Logistics", "Logistics"), ("Brightpath Health", "Healthcare"),
+    ("Lumen Retail Group", "Retail"), ("Kestrel Payments", "Fintech"),
+    ("Atlas Freight", "Logistics"), ("Fernhill Clinics", "Healthcare"),
+    ("Copperleaf Software", "SaaS"), ("Harbor & Vine", "Retail"), ("Quantly", "Fintech"),
+    ("Meridian Analytics", "SaaS"), ("Bluebird Pharmacy", "Healthcare"),
+    ("Stonebridge Capital", "Fintech"), ("Orchard Supply Co", "Retail"),
+    ("Tidewater Shipping", "Logistics"), ("Nimbus Cloudworks", "SaaS"),
+    ("Granite Peak Insurance", "Fintech"), ("Sunflower Grocers", "Retail"),
+    ("Polar Cold Chain", "Logistics"), ("Helix Diagnostics", "Healthcare"),
+    ("Papertrail HR", "SaaS"),
+]  # fmt: skip
 
 
 @dataclass
@@ -64,14 +87,29 @@ class DemoResult:
     state_dir: Path | None = None
 
 
+def _address(first: str, last: str, company: str, taken: set[str]) -> str:
+    """first.last@company.example in ASCII, numbered when the company has two of a name."""
+    local = ".".join(
+        "".join(ch for ch in ascii_fold(part).lower() if ch.isalnum()) for part in (first, last)
+    )
+    domain = slugify(company.replace("&", "and")) + ".example"
+    email, n = f"{local}@{domain}", 1
+    while email in taken:
+        n += 1
+        email = f"{local}{n}@{domain}"
+    taken.add(email)
+    return email
+
+
 def _sheet_rows(count: int, salesforce_emails: list[str], seed: int = 11) -> list[list[str]]:
     """A few hundred prospects, some shared with Salesforce, and some deliberately bad rows."""
     rng = random.Random(seed)
     rows: list[list[str]] = [SHEET_HEADER]
-    for i in range(count):
+    taken: set[str] = set()
+    for _ in range(count):
         first, last = rng.choice(_FIRST), rng.choice(_LAST)
-        email = f"{first}.{last}.{i}@prospect{i % 37}.example.org".lower()
-        rows.append([email, first, last, f"Company {i % 53}", rng.choice(_INDUSTRY)])
+        company, industry = rng.choice(_COMPANIES)
+        rows.append([_address(first, last, company, taken), first, last, company, industry])
     # Already in Salesforce, typed differently: reconciled, never sent twice.
     for email in salesforce_emails[:25]:
         rows.append([f"  {email.upper()} ", "Known", "Lead", "From Salesforce", "SaaS"])
@@ -82,6 +120,8 @@ def _sheet_rows(count: int, salesforce_emails: list[str], seed: int = 11) -> lis
         [rows[1][0].upper(), "Duplicate", "Row", "Twice Ltd", "SaaS"],
         ["formula@prospect.example.org", '=HYPERLINK("x")', "Formula", "+cmd", "Fintech"],
         ["", "", "", "", ""],
+        # Typed by hand with the accents of the name: ColdSend takes ASCII addresses only.
+        ["renée.lefèvre@atelier-lefevre.example", "Renée", "Lefèvre", "Atelier Lefèvre", "Retail"],
     ]
     return rows
 
@@ -127,6 +167,11 @@ def _save_blocks(stack: SandboxStack, state: dict[str, Any]) -> None:
         consumer_secret=stack.salesforce_client_secret,
         login_url=stack.salesforce_url,
     )
+    # Credentials are blocks of their own, referenced by the lead stores: the UI shows them on
+    # the store's page and its edit form can change the store's settings.
+    salesforce.save(BLOCK, overwrite=True)
+    sheets = GoogleSheetsCredentials(api_base_url=stack.sheets_url)
+    sheets.save(BLOCK, overwrite=True)
     SalesforceLeads(credentials=salesforce).save(BLOCK, overwrite=True)
     HubSpotContacts(
         credentials=HubSpotCredentials(
@@ -141,7 +186,7 @@ def _save_blocks(stack: SandboxStack, state: dict[str, Any]) -> None:
         ),
     ).save(BLOCK, overwrite=True)
     GoogleSheetLeads(
-        credentials=GoogleSheetsCredentials(api_base_url=stack.sheets_url),
+        credentials=sheets,
         spreadsheet_id=state["spreadsheet_id"],
         worksheet=SHEET_TITLE,
         mapping=FieldMapping(
@@ -294,13 +339,28 @@ def format_summary(result: DemoResult, *, prefect_home: str | None) -> str:
                 f"{'':<26}replies logged: {rl.logged} now, {rl.already_logged} already, "
                 f"{rl.no_record} without a record, {rl.deferred} left for the next runs"
             )
+    lines += ["", *where_to_look(prefect_home)]
+    lines.append(
+        "Run the demo again: the second sync uploads nothing new and write-back writes only changes."
+    )
+    return "\n".join(lines)
+
+
+def where_to_look(prefect_home: str | None) -> list[str]:
+    """Where the runs and artifacts are: the server the demo used, else how to open its home."""
+    api_url = os.environ.get("PREFECT_API_URL", "").strip()
+    if api_url:
+        ui = os.environ.get("PREFECT_UI_URL", "").strip() or api_url.rstrip("/").removesuffix(
+            "/api"
+        )
+        return [
+            f"Runs, artifacts (summaries, rejected rows) and blocks are on the Prefect server at {ui}:",
+            f"  {ui}/runs   {ui}/artifacts   {ui}/blocks",
+        ]
     prefect = Path(sys.executable).with_name("prefect")
     command = f"{prefect} server start" if prefect.exists() else "prefect server start"
-    lines += [
-        "",
-        "Runs, task runs and artifacts (summaries, rejected rows, progress) are in Prefect:",
+    return [
+        "Runs, artifacts (summaries, rejected rows) and blocks are in the demo's Prefect home:",
         (f"  PREFECT_HOME={prefect_home} " if prefect_home else "  ")
         + f"{command}   then open http://127.0.0.1:4200",
-        "Run the demo again: the second sync uploads nothing new and write-back writes only changes.",
     ]
-    return "\n".join(lines)

@@ -60,3 +60,44 @@ def test_demo_runs_twice_and_the_second_sync_uploads_nothing(tmp_path: Path) -> 
         read, uploaded, duplicates, rejected, suppressed = sync_row(second, store)
         assert uploaded == 0, second
         assert read == uploaded + duplicates + rejected + suppressed
+
+
+def test_demo_people_have_company_style_ascii_addresses_and_only_the_planted_rows_are_bad() -> None:
+    from app.demo import _sheet_rows
+    from connectors.leads import normalize_email
+    from flows.naming import ascii_fold
+
+    rows = _sheet_rows(300, ["known@salesforce-lead.example"])[1:]
+    bad = [row for row in rows if normalize_email(row[0])[0] is None]
+    # The planted ones: not an email, blank, half an address, an empty row, accented letters.
+    assert [row[0] for row in bad] == [
+        "not-an-email",
+        "",
+        "someone@",
+        "",
+        "renée.lefèvre@atelier-lefevre.example",
+    ]
+    people = rows[:300]
+    assert len({row[0] for row in people}) == 300
+    accented = [row for row in people if not (row[1] + row[2]).isascii()]
+    assert accented, "the demo's people include names with accents"
+    for email, first, last, company, _ in people:
+        # As a company assigns them: chloe.muller@... for Chloé Müller, numbered when taken.
+        name = ".".join(
+            "".join(c for c in ascii_fold(part).lower() if c.isalnum()) for part in (first, last)
+        )
+        assert email.isascii() and email.split("@")[0].rstrip("0123456789") == name
+        assert email.endswith(".example") and company
+
+
+def test_the_closing_hint_names_the_server_the_demo_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.demo import where_to_look
+
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4321/api")
+    monkeypatch.delenv("PREFECT_UI_URL", raising=False)
+    text = "\n".join(where_to_look("/home/x/.prefect"))
+    assert "http://127.0.0.1:4321/runs" in text and "4200" not in text
+    assert "PREFECT_HOME" not in text
+    monkeypatch.delenv("PREFECT_API_URL")
+    text = "\n".join(where_to_look("/home/x/.prefect"))
+    assert "PREFECT_HOME=/home/x/.prefect" in text and "http://127.0.0.1:4200" in text
