@@ -16,6 +16,8 @@ CLI = [sys.executable, "-c", "from app.cli import main; raise SystemExit(main())
 def run_demo(state_dir: Path) -> str:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "COLDSEND_"))}
     env["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+    # The embedded server gets 20 s to start by default; a busy 2-core machine needs more.
+    env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = "120"
     done = subprocess.run(
         [*CLI, "demo", "--state-dir", str(state_dir), "--leads", "120", "--sheet-rows", "40"],
         capture_output=True,
