@@ -13,6 +13,7 @@ __all__ = [
     "STATUSES_WRITTEN",
     "campaign_resource",
     "emit_campaign_event",
+    "lead_store_resource",
 ]
 
 LEADS_SYNCED = "coldsend.leads.synced"
@@ -40,6 +41,15 @@ def campaign_resource(
     return resource
 
 
+def lead_store_resource(lead_store: str, role: str = "lead-store") -> dict[str, str]:
+    """A related resource naming the lead store, shown beside the campaign in the event feed."""
+    return {
+        "prefect.resource.id": f"coldsend.lead-store.{lead_store}",
+        "prefect.resource.role": role,
+        "prefect.resource.name": lead_store,
+    }
+
+
 def emit_campaign_event(
     event: str,
     campaign_id: str,
@@ -47,10 +57,24 @@ def emit_campaign_event(
     name: str | None = None,
     payload: dict[str, Any],
     labels: dict[str, str] | None = None,
+    lead_store: str | None = None,
 ) -> None:
-    """Emit `event` about a campaign; the payload always carries the campaign id."""
+    """Emit `event` about a campaign, named (the event feed shows the name, not the id), with
+    the lead store as a related resource; the payload always carries the campaign id, and
+    the name and store when known."""
+    extra = dict(labels or {})
+    if name:
+        extra["coldsend.campaign.name"] = name
+    if lead_store:
+        extra["coldsend.lead-store"] = lead_store
     emit_event(
         event=event,
-        resource=campaign_resource(campaign_id, name, labels),
-        payload={"campaign_id": campaign_id, **payload},
+        resource=campaign_resource(campaign_id, name, extra),
+        related=[lead_store_resource(lead_store)] if lead_store else None,
+        payload={
+            "campaign_id": campaign_id,
+            **({"campaign_name": name} if name else {}),
+            **({"lead_store": lead_store} if lead_store else {}),
+            **payload,
+        },
     )

@@ -435,6 +435,7 @@ def sync_leads_to_campaign(
         name=state.name,
         payload={**report.counts(), "job_ids": report.job_ids, "lead_store": lead_store},
         labels={LAUNCH_WANTED_LABEL: str(report.uploaded > 0 or state.status == "DRAFT").lower()},
+        lead_store=lead_store,
     )
     logger.info(
         "Synced %d read: %d uploaded, %d duplicates, %d rejected, %d suppressed",

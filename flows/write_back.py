@@ -220,10 +220,9 @@ def write_back_statuses(
     emit_campaign_event(
         STATUSES_WRITTEN,
         campaign_id,
-        name=campaign if campaign != campaign_label(campaign_id, None) else None,
+        name=campaign,
+        lead_store=lead_store,
         payload={
-            "lead_store": lead_store,
-            "campaign_name": campaign,
             "not_in_store": report.not_found,
             "written": report.written,
             "unchanged": report.unchanged,

@@ -85,6 +85,11 @@ def test_write_back_to_salesforce_is_idempotent_and_never_moves_backwards(stack:
     assert "| written (changed) | 9 |" in text
     (event,) = campaign_events(STATUSES_WRITTEN, campaign_id)
     assert event.payload["written"] == 9 and event.payload["by_status"]["PENDING"] == 5
+    # The event feed names the campaign and the store, not only ids.
+    assert event.resource.get("prefect.resource.name") == campaign_name
+    assert event.payload["lead_store"] == store and event.payload["campaign_name"] == campaign_name
+    stores = [r for r in event.related if r.get("prefect.resource.role") == "lead-store"]
+    assert [r.get("prefect.resource.name") for r in stores] == [store]
 
     stack.salesforce.reset_stats()
     again = write_back_statuses(
