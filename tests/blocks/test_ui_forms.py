@@ -25,6 +25,8 @@ from blocks import (
     CsvFileLeads,
     GoogleSheetLeads,
     GoogleSheetsCredentials,
+    HubSpotContacts,
+    HubSpotCredentials,
     ReportStorage,
     SalesforceCredentials,
     SalesforceLeads,
@@ -39,12 +41,15 @@ FORM_VALUES: dict[type[Block], dict[str, Any]] = {
     SalesforceLeads: {"object_name": "Contact", "filters": [["LeadSource", "=", "Web"]]},
     GoogleSheetLeads: {"spreadsheet_id": "1AbCdEf", "worksheet": "Prospects"},
     CsvFileLeads: {"path": "/data/leads.csv"},
+    HubSpotCredentials: {"access_token": "pat-ui-form-token"},
+    HubSpotContacts: {"list_id": "42"},
     ReportStorage: {"public_url": "https://files.example.com/coldsend"},
 }
 # Fields that hold another block, and the saved block the form picks for each.
 INNER: dict[type[Block], dict[str, type[Block]]] = {
     SalesforceLeads: {"credentials": SalesforceCredentials},
     GoogleSheetLeads: {"credentials": GoogleSheetsCredentials},
+    HubSpotContacts: {"credentials": HubSpotCredentials},
     ReportStorage: {"storage": LocalFileSystem},
 }
 # One setting changed in each lead store's edit form (filters, worksheet, path...).
@@ -52,6 +57,7 @@ EDITS: dict[type[Block], tuple[str, Any]] = {
     SalesforceLeads: ("object_name", "Lead"),
     GoogleSheetLeads: ("worksheet", "Q4 list"),
     CsvFileLeads: ("path", "/data/other.csv"),
+    HubSpotContacts: ("match_by", "email"),
     ReportStorage: ("public_url", "https://cdn.example.com/reports"),
 }
 OURS = [
