@@ -36,11 +36,13 @@ __all__ = [
     "header_reset_wait",
     "header_retry_after",
     "is_transient",
+    "mark_retried",
     "retry_delay",
     "should_retry",
 ]
 
 T = TypeVar("T")
+E = TypeVar("E", bound=BaseException)
 
 _EMPTY: Mapping[str, str] = {}
 
@@ -215,6 +217,16 @@ def header_reset_wait(headers: Mapping[str, str], *, now: float) -> float | None
     return max(0.0, wait)
 
 
+def mark_retried(exc: E, attempts: int) -> E:
+    """Mark `exc` as a transient failure its connector's retry layer owned (`attempts` made).
+
+    For a connector that runs its own loop on the shared policy (HubSpot's, which interleaves
+    its rate-limit windows); `Retrying.run` marks what it raises itself.
+    """
+    exc.retry_attempts = attempts  # type: ignore[attr-defined]
+    return exc
+
+
 def client_retried(exc: BaseException) -> bool:
     """Whether `exc` is a failure a connector's retry layer judged transient and already retried.
 
@@ -283,7 +295,7 @@ class Retrying:
                 if delay is None:
                     final = give_up(exc, failure, retries + 1) if give_up else exc
                     if is_transient(self.policy, failure, replay_safe=replay_safe):
-                        final.retry_attempts = retries + 1  # type: ignore[attr-defined]
+                        mark_retried(final, retries + 1)
                     if final is exc:
                         raise
                     # The cause is give_up's choice: None hides a library error whose text

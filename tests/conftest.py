@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from pathlib import Path
+from typing import IO
+
+import pytest
 
 # Before anything imports Prefect: no telemetry (there is no network), a private home.
 _HOME = tempfile.mkdtemp(prefix="coldsend-tests-prefect-")
@@ -23,3 +28,25 @@ pytest_plugins = [
     "sandbox.sheets.fixtures",
     "tests._stack",
 ]
+
+
+LOGO_FILE = Path(__file__).resolve().parent.parent / "blocks" / "logo.png"
+
+
+@pytest.fixture(autouse=True)
+def _block_logo_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prefect's block-standard logo test opens each block's logo URL; nothing is reachable here.
+
+    The blocks' one logo URL (raw.githubusercontent.com, blocks/logo.png) is answered with
+    the committed file it names; any other URL fails, so a wrong or missing logo still fails.
+    """
+    suite = sys.modules.get("prefect.testing.standard_test_suites.blocks")
+    if suite is None:  # only the modules running the standard suite import it
+        return
+    from blocks._logo import LOGO_URL
+
+    def urlopen(url: str) -> IO[bytes]:
+        assert url == str(LOGO_URL), f"unexpected logo URL {url}"
+        return LOGO_FILE.open("rb")
+
+    monkeypatch.setattr(suite, "urlopen", urlopen)

@@ -37,7 +37,15 @@ from connectors.hubspot.errors import (
     HubSpotValidationError,
 )
 from connectors.hubspot.pacing import HubSpotLimits, RollingWindow
-from connectors.retry import Failure, RetryPolicy, Transport, retry_delay, should_retry
+from connectors.retry import (
+    Failure,
+    RetryPolicy,
+    Transport,
+    is_transient,
+    mark_retried,
+    retry_delay,
+    should_retry,
+)
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -375,13 +383,17 @@ class HubSpotConnection:
                 transport=_transport(error) if status is None else None,
             )
             retry = should_retry(policy, failure, retries=attempt, replay_safe=replay_safe)
+            # A transient failure given up on is marked, so no task retry repeats the attempts.
+            transient = is_transient(policy, failure, replay_safe=replay_safe)
             if not retry:
                 if status is None:
-                    raise HubSpotConnectionError(
+                    lost = HubSpotConnectionError(
                         f"No answer from HubSpot while {what} after {attempt + 1} attempt(s): "
                         f"{type(error).__name__}"
-                    ) from None
-                raise translate_error(status, body, what=what)
+                    )
+                    raise (mark_retried(lost, attempt + 1) if transient else lost) from None
+                final = translate_error(status, body, what=what)
+                raise mark_retried(final, attempt + 1) if transient else final
             if status == 429:
                 wait = rate_limit_wait(headers, parsed, default=1.0) + self._rng.uniform(0, 0.1)
             else:
@@ -390,8 +402,9 @@ class HubSpotConnection:
                 )
             if wait > self.max_wait:
                 if status is None:
-                    raise HubSpotConnectionError(f"No answer from HubSpot while {what}") from None
-                raise translate_error(status, body, what=what)
+                    lost = HubSpotConnectionError(f"No answer from HubSpot while {what}")
+                    raise mark_retried(lost, attempt + 1) from None
+                raise mark_retried(translate_error(status, body, what=what), attempt + 1)
             with self._lock:
                 self.retries += 1
             self._sleep(wait)

@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import IO
-
 import pytest
 from prefect.blocks.core import Block
 from prefect.testing.standard_test_suites import BlockStandardTestSuite
-from prefect.testing.standard_test_suites import blocks as standard_blocks
 from pydantic import SecretStr, ValidationError
 
 import blocks
@@ -23,6 +19,7 @@ from blocks import (
 )
 from blocks._logo import LOGO_URL
 from connectors.leads import FieldMapping
+from tests.conftest import LOGO_FILE
 
 ALL_BLOCKS = [
     ColdSendCredentials,
@@ -35,23 +32,10 @@ ALL_BLOCKS = [
 ]
 
 
-LOGO_FILE = Path(blocks.__file__).with_name("logo.png")
-
-
 class TestBlockStandards(BlockStandardTestSuite):
     @pytest.fixture(params=ALL_BLOCKS, ids=lambda b: b.__name__)
     def block(self, request: pytest.FixtureRequest) -> type[Block]:
         return request.param  # type: ignore[no-any-return]
-
-    @pytest.fixture(autouse=True)
-    def _logo_from_the_repository(self, monkeypatch: pytest.MonkeyPatch) -> None:
-        # No network here: the logo's URL (raw.githubusercontent.com) is answered with the
-        # committed file it names; any other URL fails, so a wrong or missing logo still fails.
-        def urlopen(url: str) -> IO[bytes]:
-            assert url == str(LOGO_URL), f"unexpected logo URL {url}"
-            return LOGO_FILE.open("rb")
-
-        monkeypatch.setattr(standard_blocks, "urlopen", urlopen)
 
 
 def test_every_block_shows_the_logo_file_of_this_repository() -> None:

@@ -11,12 +11,14 @@ from connectors.hubspot import (
     HubSpotAuthError,
     HubSpotConnection,
     HubSpotContactSource,
+    HubSpotError,
     HubSpotLimits,
     HubSpotRateLimitError,
     HubSpotScopeError,
     RollingWindow,
     rate_limit_wait,
 )
+from connectors.retry import client_retried
 from sandbox.hubspot.app import SCHEMA_READ
 from sandbox.hubspot.fixtures import HubSpotSandbox
 from tests.hubspot.conftest import ConnectionFactory, FakeTime
@@ -144,6 +146,18 @@ def test_server_errors_and_dropped_connections_are_retried(
     items = list(HubSpotContactSource(conn).read())
     assert len(items) == 400 and len({i.source_id for i in items}) == 400
     assert conn.retries >= 1
+
+
+def test_a_server_error_that_outlasts_the_retries_is_marked_as_retried(
+    hubspot_sandbox: HubSpotSandbox, connect: ConnectionFactory
+) -> None:
+    hubspot_sandbox.seed(5)
+    hubspot_sandbox.control("PUT", "faults", json={"error_rate": 1.0, "seed": 7})
+    conn = connect(sleep=lambda s: None, rng=random.Random(3))
+    with pytest.raises(HubSpotError) as info:
+        list(HubSpotContactSource(conn).read())
+    # One retry layer: the Prefect task retry condition leaves what the client retried.
+    assert client_retried(info.value)
 
 
 def test_rolling_window_waits_for_the_oldest_answer_to_leave_the_window() -> None:
