@@ -1,8 +1,8 @@
 """A real Prefect server and worker as child processes, driven the way a user drives them.
 
 `PrefectProcesses` starts `prefect server start` on a free loopback port with its own
-PREFECT_HOME (SQLite), runs `prefect ...` commands against it, starts a process worker, and
-reads the server's REST API. Every child runs in its own process group; `close()` ends the
+PREFECT_HOME (SQLite, or the database URL given to `start_server`), runs `prefect ...` commands
+against it, starts process workers (one or several), and reads the server's REST API. Every child runs in its own process group; `close()` ends the
 groups and any stray descendants, so nothing outlives the test even when it fails.
 """
 
@@ -107,6 +107,22 @@ class Child:
             self.proc.wait(timeout=5)
         self._out.close()
 
+    def kill(self) -> list[int]:
+        """SIGKILL the process and every descendant at once, as if its machine died.
+
+        Returns the descendants' pids (the flow runs it had started, for a worker).
+        """
+        pid = self.proc.pid
+        victims = _children_of(pid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        for child in victims:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(child, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        return victims
+
 
 class PrefectProcesses:
     """A Prefect server, the CLI and a worker, all in child processes against one temp home."""
@@ -146,19 +162,22 @@ class PrefectProcesses:
         self.close()
 
     def close(self) -> None:
-        # The worker first, so it does not start runs against a server going away.
-        for name in ("worker", *[n for n in self.children if n != "worker"]):
-            child = self.children.get(name)
-            if child is not None:
-                child.stop()
+        # Workers first, so they do not start runs against a server going away.
+        workers = [n for n in self.children if n.startswith("worker")]
+        for name in (*workers, *[n for n in self.children if n not in workers]):
+            self.children[name].stop()
         self.api.close()
 
-    def start_server(self, timeout: float = 120.0) -> None:
-        """`prefect server start` on loopback; returns once /api/health answers."""
+    def start_server(self, timeout: float = 120.0, env: dict[str, str] | None = None) -> None:
+        """`prefect server start` on loopback; returns once /api/health answers.
+
+        Args:
+            env: Settings for the server alone (e.g. PREFECT_API_DATABASE_CONNECTION_URL).
+        """
         self.children["server"] = Child(
             "server",
             [PREFECT, "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.env,
+            env={**self.env, **(env or {})},
             log=self.workdir / "server.log",
         )
         self.wait_for(
@@ -176,13 +195,22 @@ class PrefectProcesses:
         except httpx.TransportError:
             return None
 
-    def start_worker(self, pool: str) -> None:
-        self.children["worker"] = Child(
-            "worker",
-            [PREFECT, "worker", "start", "--pool", pool],
-            env=self.env,
-            log=self.workdir / "worker.log",
-        )
+    def start_worker(
+        self,
+        pool: str,
+        name: str = "worker",
+        env: dict[str, str] | None = None,
+        extra_args: list[str] | None = None,
+    ) -> Child:
+        """`prefect worker start` in a child process; several may run (names start "worker")."""
+        if not name.startswith("worker"):
+            raise ValueError(f"worker child names start with 'worker', got {name!r}")
+        args = [PREFECT, "worker", "start", "--pool", pool, *(extra_args or [])]
+        if name != "worker":
+            args += ["--name", name]
+        child = Child(name, args, env={**self.env, **(env or {})}, log=self.workdir / f"{name}.log")
+        self.children[name] = child
+        return child
 
     def cli(self, *args: str, env: dict[str, str] | None = None, timeout: float = 120.0) -> str:
         """Run `prefect ARGS` from the repository root; its output, or a failure showing it."""

@@ -29,6 +29,7 @@ from blocks import (
     SalesforceCredentials,
     SalesforceLeads,
 )
+from blocks.budgets import coldsend_budgets
 from connectors.coldsend import ColdSendClient
 from sandbox.coldsend.fixtures import ColdSendControl
 from sandbox.salesforce.fixtures import SalesforceSandbox
@@ -195,6 +196,10 @@ def test_deployments_run_on_a_real_server_and_worker(
         assert sync_dep["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
         assert sync_dep["global_concurrency_limit"]["limit"] == 1
         assert {d["work_pool_name"] for d in (sync_dep, launch_dep, pipeline_dep)} == {POOL}
+        # The deploy's build step created the key's shared API budget (flows/budgets.py).
+        for budget in coldsend_budgets(api_key):
+            limit = prefect.get(f"/v2/concurrency_limits/{budget.name}")
+            assert (limit["limit"], limit["active"]) == (budget.capacity, True)
 
         # The schedules stay on: their first runs are an interval after the deploy, later
         # than this test lasts; step 5 checks that nothing else ran and then pauses them.
