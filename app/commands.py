@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -183,12 +184,31 @@ def deploy(args: argparse.Namespace) -> int:
     pool = args.pool or definitions.parsed.work_pool.name
     _require_pool(pool)
     planned = [(sync, deployments_for(definitions, sync, save_inline=True)) for sync in chosen]
+    _ensure_api_budgets({definitions.coldsend(sync) for sync in chosen})
     for sync, deployments in planned:
         for deployment in deployments:
             deployment_id = deployment.apply(work_pool_name=pool)
             print(f"deployed {deployment.flow_name}/{deployment.name} ({deployment_id})")
         print(f"sync {sync.name}: {len(deployments)} deployment(s) on work pool {pool!r}")
     return 0
+
+
+def _ensure_api_budgets(coldsend_blocks: set[str | None]) -> None:
+    """Create each ColdSend key's shared API budget (flows/budgets.py), before any run starts.
+
+    Credentials that cannot be loaded here are reported, not fatal: the runs will say the
+    same, and without the budget each run is paced by its own client alone.
+    """
+    from flows._common import ConfigurationError
+    from flows.budgets import ensure_budgets_for
+
+    for block in sorted(coldsend_blocks, key=lambda name: name or ""):
+        try:
+            names = ensure_budgets_for(block)
+        except ConfigurationError as exc:
+            print(f"no shared API budget created: {exc}", file=sys.stderr)
+        else:
+            print(f"shared API budget: {', '.join(names)}")
 
 
 def _require_pool(pool: str) -> None:

@@ -18,6 +18,7 @@ from prefect.settings import PREFECT_API_URL
 
 from app.serve import PREFECT_YAML, deployments_from_prefect_yaml
 from app.steps import require_values
+from blocks.budgets import coldsend_budgets
 from tests._stack import Stack
 
 from .test_cli import ROOT, cli, write_export
@@ -121,6 +122,12 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
     done = cli("deploy", str(path))
 
     assert done.returncode == 0, done.stderr
+    # The key's shared API budget exists before any run of these deployments starts.
+    assert "shared API budget: coldsend-key-" in done.stdout
+    with get_client(sync_client=True) as client:
+        for budget in coldsend_budgets(stack.api_key):
+            limit = client.read_global_concurrency_limit_by_name(budget.name)
+            assert limit.limit == budget.capacity
     found = _deployments(stack)
     assert set(found) == {
         f"sync-leads-to-campaign/{name}",
