@@ -4,6 +4,7 @@
     python -m bench --quick              # drop 100,000 (and the parallel demo)
     python -m bench --sizes 1000 --naive-sizes 1000 --latency-ms 20 --no-parallel
     python -m bench --sizes 100000 --naive-sizes '' --no-parallel --profile /tmp/prof
+    python -m bench --scale              # 50 campaigns x 2,000 leads on 3 workers (bench/scale.py)
 
 ``--profile`` writes a cProfile file per phase, timed in CPU time (``time.process_time``), of the
 worker's main thread, where the flows read, build, reconcile and write. For every thread (task
@@ -36,7 +37,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import report, scale
 from bench.prefect_server import prefect_env, running_prefect_server
 from bench.sandboxes import ROOT, Sandboxes, SandboxInfo, running_sandboxes
 
@@ -103,6 +104,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
+    scale.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.sizes is None:
         args.sizes = [1_000, 10_000] if args.quick else [1_000, 10_000, 100_000]
@@ -344,6 +346,8 @@ def _update_readme(path: str, summary: dict[str, Any]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.scale:
+        return scale.main(args)
     if args.worker:
         worker(args.worker)
         return 0
