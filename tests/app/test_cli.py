@@ -246,6 +246,12 @@ def test_plan_changes_nothing_then_run_syncs_each_definition(stack: Stack, tmp_p
     assert sorted(stack.campaign_emails(campaign_id)) == ["ann@example.com", "cy@example.com"]
     assert f"Definitions test {stack.tag}" in {c.name for c in _campaigns(stack)}
 
+    # Planned again: the spec's campaign is now found by name and everything is in it.
+    replan = cli("plan", str(path), "--sync", "by-spec")
+    assert replan.returncode == 0, replan.stderr
+    assert "sync by-spec" in replan.stdout and "by-id" not in replan.stdout
+    assert "new: 0  already in campaign: 2  rejected: 1" in replan.stdout
+
 
 def _campaigns(stack: Stack) -> list[object]:
     with stack.client() as client:
