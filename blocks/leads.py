@@ -331,6 +331,7 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
             mapping=self.mapping,
             match_value=self._match_value(),
             reply_columns=self._reply_columns(),
+            store_ids=self.key_column is not None,
         )
 
     def describe(self) -> str:
@@ -392,6 +393,7 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
             columns=self._reply_columns(),
             encoding=self.encoding,
             delimiter=self.delimiter,
+            store_ids=self.key_column is not None,
         )
 
     def describe(self) -> str:

@@ -43,6 +43,9 @@ class CsvReplySink:
         match_value: ``"email"`` or ``"source_id"`` (the key column the sync stored).
         columns: The two column names.
         encoding / delimiter: As for `CsvStatusSink` (detected when None).
+        store_ids: The store has a key column (the sync uploads it as the lead's record id).
+            Without one, a reply whose lead carries a record id came from another store and
+            is left to that store (skipped), not reported as a reply without a record.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class CsvReplySink:
         columns: ReplyColumns | None = None,
         encoding: str | None = None,
         delimiter: str | None = None,
+        store_ids: bool = False,
     ) -> None:
         if match_value not in ("email", "source_id"):
             raise ValueError(f"match_value must be 'email' or 'source_id', got {match_value!r}")
@@ -67,6 +71,7 @@ class CsvReplySink:
         self.columns = columns or ReplyColumns()
         self.encoding = encoding
         self.delimiter = delimiter
+        self.store_ids = store_ids or match_value == "source_id"
 
     def __repr__(self) -> str:
         return f"CsvReplySink(path={str(self.path)!r}, match_by={self.match_by!r})"
@@ -152,6 +157,10 @@ class CsvReplySink:
                 result.created.append(LoggedActivity(reply.key, key))
             elif key in matched:
                 result.already_logged.append(LoggedActivity(reply.key, key))
+            elif reply.source_id and not self.store_ids:
+                # Rows here carry no record id, so a lead with one came from another store
+                # (Salesforce, HubSpot): that store's write-back logs the reply.
+                result.skipped.append(LoggedActivity(reply.key, reply.source_id))
             else:
                 result.no_record.append(reply)
         return result

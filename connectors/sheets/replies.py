@@ -34,14 +34,21 @@ class SheetsReplySink(SheetsStatusSink):
 
     Args:
         reply_columns: The two column names (missing ones are added to the header).
+        store_ids: The store has a key column; see `CsvReplySink`.
+        store_ids: The store has a key column; see `CsvReplySink`.
         **kwargs: As for `SheetsStatusSink` (client, spreadsheet_id, worksheet, match_by, ...).
     """
 
     def __init__(
-        self, *args: Any, reply_columns: ReplyColumns | None = None, **kwargs: Any
+        self,
+        *args: Any,
+        reply_columns: ReplyColumns | None = None,
+        store_ids: bool = False,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.reply_columns = reply_columns or ReplyColumns()
+        self.store_ids = store_ids or self.match_value == "source_id"
 
     def __repr__(self) -> str:
         return (
@@ -126,6 +133,10 @@ class SheetsReplySink(SheetsStatusSink):
                 result.created.append(LoggedActivity(reply.key, key))
             elif key in matched:
                 result.already_logged.append(LoggedActivity(reply.key, key))
+            elif reply.source_id and not self.store_ids:
+                # Rows here carry no record id, so a lead with one came from another store
+                # (Salesforce, HubSpot): that store's write-back logs the reply.
+                result.skipped.append(LoggedActivity(reply.key, reply.source_id))
             else:
                 result.no_record.append(reply)
         if not changes:

@@ -253,3 +253,16 @@ def test_csv_sink_neutralises_formulas_and_never_moves_back(tmp_path: Path) -> N
     # The older reply alone is behind what the row shows: nothing written, file untouched.
     behind = sink.write_activities([older])
     assert len(behind.already_logged) == 1 and path.stat().st_mtime_ns == before
+
+
+def test_a_sheet_without_key_column_leaves_other_stores_leads_alone(tmp_path: Path) -> None:
+    path = tmp_path / "l.csv"
+    path.write_text("Email\nx0@example.com\n", encoding="utf-8")
+    from_salesforce = replace(_activity("00Q000000000001AAA", 3), email="sf@example.com")
+    nowhere = replace(_activity("", 4), email="walk-in@example.com")
+    result = CsvReplySink(path).write_activities([from_salesforce, nowhere])
+    assert [a.key for a in result.skipped] == [from_salesforce.key]
+    assert result.no_record == [nowhere]
+    # With a key column the store's own rows carry ids: an unknown one is a missing record.
+    keyed = CsvReplySink(path, store_ids=True).write_activities([from_salesforce])
+    assert keyed.no_record == [from_salesforce]
