@@ -310,12 +310,9 @@ def create_app(
     async def deleted(request: Request) -> Response:
         obj = obj_or_404(request.path_params["object"])
         start, end = utc_param(request, "start"), utc_param(request, "end")
-        found = [
-            {"id": rid, "deletedDate": stamp}
-            for name, rid, stamp in db.deleted_log
-            if name == obj.name and start <= stamp <= end
-        ]
-        earliest = db.deleted_log[0][2] if db.deleted_log else end
+        rows, first = db.deleted_between(obj, start, end)
+        found = [{"id": rid, "deletedDate": stamp} for rid, stamp in rows]
+        earliest = first or end
         return JSONResponse(
             {
                 "deletedRecords": found,

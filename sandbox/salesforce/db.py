@@ -297,17 +297,21 @@ class Database:
         self._conn.execute("PRAGMA journal_mode=MEMORY")
         self._conn.execute("PRAGMA synchronous=OFF")
         self._last_stamp = ""
-        self.deleted_log: list[tuple[str, str, str]] = []  # (object, Id, deletedDate), in memory
         self._create()
         with self._lock:
+            # Ids are numbered across objects; deleted records' numbers are never reused.
             existing = sum(
                 int(self._conn.execute(f'SELECT COUNT(*) FROM "{name}"').fetchone()[0])
-                for name in OBJECTS
+                for name in [*OBJECTS, "_Deleted"]
             )
         self._counter = itertools.count(existing + 1)
 
     def _create(self) -> None:
         with self._lock:
+            # The recycle bin's log, for sobjects/{object}/deleted/ (what was deleted, when).
+            self._conn.execute(
+                'CREATE TABLE IF NOT EXISTS "_Deleted" ("Object" TEXT, "Id" TEXT, "DeletedDate" TEXT)'
+            )
             for obj in OBJECTS.values():
                 cols = ", ".join(self._column(f, new_table=True) for f in obj.fields)
                 self._conn.execute(f'CREATE TABLE IF NOT EXISTS "{obj.name}" ({cols})')
@@ -344,7 +348,8 @@ class Database:
             self._conn.commit()
             self._counter = itertools.count(1)
             self._last_stamp = ""
-            self.deleted_log.clear()
+            self._conn.execute('DELETE FROM "_Deleted"')
+            self._conn.commit()
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -589,8 +594,23 @@ class Database:
             if commit:
                 self._conn.commit()
             if cur.rowcount > 0:
-                self.deleted_log.append((obj.name, record_id, self.now()))
+                self._conn.execute(
+                    'INSERT INTO "_Deleted" VALUES (?, ?, ?)', (obj.name, record_id, self.now())
+                )
             return cur.rowcount > 0
+
+    def deleted_between(
+        self, obj: _Object, start: str, end: str
+    ) -> tuple[list[tuple[str, str]], str | None]:
+        """((Id, deletedDate) deleted in [start, end], oldest first), and the earliest logged."""
+        with self._lock:
+            rows = self._conn.execute(
+                'SELECT "Id", "DeletedDate" FROM "_Deleted" WHERE "Object" = ? '
+                'AND "DeletedDate" >= ? AND "DeletedDate" <= ? ORDER BY "DeletedDate"',
+                (obj.name, start, end),
+            ).fetchall()
+            first = self._conn.execute('SELECT MIN("DeletedDate") FROM "_Deleted"').fetchone()
+        return [(r[0], r[1]) for r in rows], first[0]
 
     def updated_between(self, obj: _Object, start: str, end: str) -> list[str]:
         """Ids of records whose SystemModstamp is in [start, end], oldest first."""

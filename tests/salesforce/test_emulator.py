@@ -275,3 +275,21 @@ def test_bulk_upsert_by_email_updates_matches_and_inserts_the_rest(
         "New",
         False,
     )
+
+
+def test_deletions_survive_a_restart_and_ids_are_never_reused(tmp_path: Any) -> None:
+    from sandbox.salesforce.db import OBJECTS, Database
+
+    path = str(tmp_path / "sf.db")
+    lead = OBJECTS["Lead"]
+    db = Database(path)
+    first, second = db.insert(
+        lead, [{"LastName": "A", "Company": "C"}, {"LastName": "B", "Company": "C"}]
+    )
+    assert db.delete(lead, first)
+    db.commit()
+    again = Database(path)
+    (third,) = again.insert(lead, [{"LastName": "C", "Company": "C"}])
+    assert third not in (first, second)
+    deleted, earliest = again.deleted_between(lead, "", "9999")
+    assert [rid for rid, _ in deleted] == [first] and earliest == deleted[0][1]
