@@ -310,11 +310,13 @@ def format_summary(result: DemoResult, *, prefect_home: str | None) -> str:
     """A readable account of the demo run."""
     lines = ["", "prefect-coldsend demo: summary", "=" * 30, f"Campaign: {result.campaign_id}", ""]
     lines.append(
-        f"{'sync from':<26}{'read':>7}{'uploaded':>10}{'duplicates':>12}{'rejected':>10}{'suppressed':>12}"
+        f"{'sync from':<26}{'read':>7}{'uploaded':>10}{'in campaign':>13}{'dup in source':>15}"
+        f"{'rejected':>10}{'suppressed':>12}"
     )
     for store, r in result.syncs.items():
         lines.append(
-            f"{store:<26}{r.read:>7}{r.uploaded:>10}{r.duplicates:>12}{r.rejected:>10}{r.suppressed:>12}"
+            f"{store:<26}{r.read:>7}{r.uploaded:>10}{r.already_in_campaign:>13}"
+            f"{r.duplicate_in_source:>15}{r.rejected:>10}{r.suppressed:>12}"
         )
     rejects = [r.rejects_csv for r in result.syncs.values() if r.rejects_csv]
     if rejects:

@@ -115,13 +115,18 @@ class MissingScopes(ConfigurationError):
         flow: The flow that needs them (a key of `flows.scopes.FLOW_SCOPES`).
         missing: The scopes to add to the key.
         granted: The scopes the key has, as ColdSend reported them.
+        when: Why these scopes are needed on this run, for scopes a flow needs only at times
+            (the sync's leads:update and leads:delete); "" otherwise.
     """
 
-    def __init__(self, flow: str, missing: list[str], granted: list[str]) -> None:
+    def __init__(
+        self, flow: str, missing: list[str], granted: list[str], *, when: str = ""
+    ) -> None:
         self.flow, self.missing, self.granted = flow, missing, granted
+        needs = ", ".join(sorted(scopes_for(flow) | set(missing)))
         super().__init__(
             f"The ColdSend API key lacks the scope(s) {', '.join(missing)} needed by the "
-            f"{flow} flow (it needs {', '.join(sorted(scopes_for(flow)))}; the key has "
+            f"{flow} flow{' ' + when if when else ''} (it needs {needs}; the key has "
             f"{', '.join(granted) or 'none'}). Add them to the key in ColdSend, or use a key "
             "that has them."
         )

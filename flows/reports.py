@@ -161,7 +161,7 @@ def _without_email(row: RejectRow) -> dict[str, str | int | None]:
 
 
 def publish_rejects(
-    rows: Sequence[RejectRow], *, key_prefix: str, title: str
+    rows: Sequence[RejectRow], *, key_prefix: str, title: str, kind: str = "rejected"
 ) -> RejectsFile | None:
     """Show rejected rows as a table artifact and keep the full list as a CSV file.
 
@@ -173,6 +173,8 @@ def publish_rejects(
         rows: Rejected rows, each with the same keys (e.g. row, record_id, email, reason).
         key_prefix: The artifact key prefix (from `flows.naming.artifact_key`).
         title: What the rows are about, e.g. ``"salesforce-leads/acme -> Q4 outbound"``.
+        kind: What the rows are, before "row(s)": "rejected", or "rejected or duplicate" when
+            repeats of an email in the source are listed too.
 
     Returns:
         Where the file went, or None when there are no rows.
@@ -198,9 +200,9 @@ def publish_rejects(
         count=len(rows), shown=len(shown), location=location, link=link, on_this_machine=local
     )
     if len(shown) == len(rows):
-        count = f"all {len(rows)} rejected row(s)" if len(rows) > 1 else "1 rejected row"
+        count = f"all {len(rows)} {kind} row(s)" if len(rows) > 1 else f"1 {kind} row"
     else:
-        count = f"the first {len(shown)} of {len(rows)} rejected rows"
+        count = f"the first {len(shown)} of {len(rows)} {kind} rows"
     create_table_artifact(
         table=shown,
         key=_key(f"{key_prefix}-rejects"),
@@ -209,7 +211,7 @@ def publish_rejects(
     if link:
         create_link_artifact(
             link=link,
-            link_text=f"{len(rows)} rejected rows (CSV)",
+            link_text=f"{len(rows)} {kind} rows (CSV)",
             key=_key(f"{key_prefix}-rejects-csv"),
             description=f"{title}: every rejected row with its row number and reason.",
         )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from prefect import task
@@ -14,14 +14,17 @@ from pydantic import BaseModel, Field
 from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
 from connectors.coldsend import (
+    NOT_GIVEN,
     APIConnectionError,
     APIStatusError,
     CampaignSummary,
     CsvPart,
+    NotFoundError,
     UploadIncomplete,
     UploadJobFailed,
     UploadJobTimedOut,
     UploadResult,
+    find_lead_ids,
     result_for_job,
     upload_part,
     wait_for_upload_job,
@@ -29,17 +32,24 @@ from connectors.coldsend import (
 from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from connectors.retry import client_retried
 from connectors.salesforce import SalesforceBudgetExceeded
-from flows._common import scopes_checked, verify_scopes
+from flows._common import MissingScopes, scope_granted, scopes_checked, verify_scopes
 from flows.budgets import ApiSpend, budgeted_client
+from flows.ledger import SOURCE_TAG_FIELD, CampaignLead, PlannedRemoval, PlannedUpdate
 
 __all__ = [
+    "CHANGE_SCOPES",
     "AccountView",
+    "ActionOutcome",
     "CampaignState",
     "FinalError",
     "check_scopes",
+    "delete_pending_leads",
+    "missing_change_scopes",
+    "put_lead_updates",
     "read_campaign_state",
     "read_suppressed_emails",
     "retry_unless_client_error",
+    "start_update_job",
     "start_upload_job",
     "wait_for_upload",
     "write_statuses_to_store",
@@ -127,21 +137,23 @@ class AccountView(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class CampaignState:
-    """What the account holds now for one campaign: its emails and the emails never to send to.
+    """What the account holds now for one campaign: its leads and the emails never to send to.
 
     Attributes:
-        existing: Emails already in the campaign (normalised).
+        existing: The campaign's leads by normalised email, reduced to what the sync compares.
         suppressed: Emails unsubscribed or bounced in this campaign, plus the caller's list.
         suppressing: Other campaigns holding unsubscribed or bounced leads; their emails are
             read by `read_suppressed_emails` once a lead is about to be uploaded.
+        pending: How many of its leads are PENDING (prices finding their ids for deletes).
     """
 
     campaign_id: str
     name: str
     status: str
-    existing: frozenset[str]
+    existing: Mapping[str, CampaignLead]
     suppressed: frozenset[str]
     suppressing: tuple[str, ...] = ()
+    pending: int = 0
 
 
 @task(
@@ -157,6 +169,7 @@ def read_campaign_state(
     campaign_id: str,
     extra_suppressed: Iterable[str] = (),
     view: AccountView | None = None,
+    compared_custom: Collection[str] = (),
 ) -> CampaignState:
     """The campaign's name and status, its emails (reconcile) and the emails never to send to.
 
@@ -170,13 +183,17 @@ def read_campaign_state(
 
     Args:
         view: What the caller listed moments ago (the pipeline's ensure step).
+        compared_custom: Custom fields kept for comparison (the store's mapped ones); the
+            lead store tag `SOURCE_TAG_FIELD` is always kept.
 
     Raises:
         MissingScopes: The key lacks a scope the sync needs (all of them are named).
         NotFoundError: No such campaign.
     """
     suppressed: set[str] = {e.strip().lower() for e in extra_suppressed if e and e.strip()}
-    existing: set[str] = set()
+    existing: dict[str, CampaignLead] = {}
+    keep = frozenset([*compared_custom, SOURCE_TAG_FIELD])
+    pending = 0
     # The listing (unless given) and the export or probe; further pages are settled after.
     expect = 2 if view is None else 1
     with scopes_checked("sync"), budgeted_client(credentials, expect) as client:
@@ -195,8 +212,21 @@ def read_campaign_state(
             with client.export_leads(campaign_id) as rows:
                 for row in rows:
                     email = row.email.strip().lower()
-                    existing.add(email)
-                    if row.status in SUPPRESSING:
+                    custom = row.custom_fields
+                    kept = (
+                        {k: _text(v) for k, v in custom.items() if k in keep}
+                        if custom and not keep.isdisjoint(custom)
+                        else None
+                    )
+                    status = row.status
+                    existing[email] = (
+                        CampaignLead(status, row.first_name, row.last_name, row.company, kept)
+                        if kept
+                        else CampaignLead(status, row.first_name, row.last_name, row.company)
+                    )
+                    if status is LeadStatus.PENDING:
+                        pending += 1
+                    elif status in SUPPRESSING:
                         suppressed.add(email)
         else:
             # Nothing to export, but the uploads' jobs must be readable: check before reading.
@@ -205,10 +235,20 @@ def read_campaign_state(
         campaign_id=campaign_id,
         name=view.name,
         status=view.status,
-        existing=frozenset(existing),
+        existing=existing,
         suppressed=frozenset(suppressed),
         suppressing=tuple(view.suppressing),
+        pending=pending,
     )
+
+
+def _text(value: object) -> str:
+    """A custom field value as the store's text would spell it (the API may hold numbers)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else str(value)
 
 
 @task(
@@ -315,3 +355,159 @@ def expected_job_seconds(rows: int) -> float:
 def write_statuses_to_store(store: LeadStore, updates: list[StatusUpdate]) -> WriteResult:
     """Apply statuses through the store's sink: it reads current values and writes only changes."""
     return store.status_sink().write_statuses(updates)
+
+
+# -- changes to leads already in the campaign (two-way sync) -----------------------------------
+
+# Scopes the sync needs only when it has something to change: updating leads whose fields
+# changed in the store, deleting PENDING leads that opted out or left the store.
+CHANGE_SCOPES = ("leads:delete", "leads:update")
+DELETE_BATCH = 10_000  # lead ids per DELETE request (the API's list limit)
+
+
+@task(name="Check update and delete scopes", tags=["coldsend-api"], cache_policy=NONE)
+def missing_change_scopes(credentials: ColdSendCredentials) -> tuple[list[str], list[str]]:
+    """Which of `CHANGE_SCOPES` the key lacks, and the scopes it has (empty when it lacks none).
+
+    One request per scope that changes nothing (against a campaign that never exists), each
+    remembered per key for ten minutes; the first 403 lists every granted scope, so it
+    settles both. Missing scopes are not an error here: the sync needs them only when a
+    change is due, and decides that once the store is read, before changing anything.
+    """
+    with budgeted_client(credentials) as client:
+        try:
+            verify_scopes(client, "sync", CHANGE_SCOPES)
+        except MissingScopes as exc:
+            missing = [s for s in CHANGE_SCOPES if not scope_granted(exc.granted, s)]
+            return missing, list(exc.granted)
+    return [], []
+
+
+@dataclass(slots=True)
+class ActionOutcome:
+    """What one batch of changes did.
+
+    Attributes:
+        done: Leads changed.
+        failed: (email, why) for leads the change did not reach (the run then fails).
+        skipped: (email, why) for leads ColdSend declined to change (e.g. no longer PENDING).
+    """
+
+    done: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _lead_error(exc: APIStatusError | APIConnectionError) -> str:
+    return str(exc).splitlines()[0][:300]
+
+
+@task(
+    name="Update changed leads",
+    tags=["coldsend-api"],
+    cache_policy=NONE,
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_client_error,
+)
+def put_lead_updates(
+    credentials: ColdSendCredentials,
+    campaign_id: str,
+    updates: list[PlannedUpdate],
+    listed: int,
+) -> ActionOutcome:
+    """PUT the changed fields of each lead (custom_fields as a merge patch), paced by the client.
+
+    The export carries no lead id: ids are found first by the cheaper of one search per lead
+    and listing the campaign (`find_lead_ids`). Re-running is safe: a PUT sets values.
+
+    Args:
+        listed: Leads in the campaign (prices the listing).
+    """
+    outcome = ActionOutcome()
+    with scopes_checked("sync"), budgeted_client(credentials, len(updates)) as client:
+        found = find_lead_ids(client, campaign_id, [u.lead.email for u in updates], listed=listed)
+        for update in updates:
+            email = update.lead.email
+            lead = found.get(email)
+            if lead is None:
+                outcome.skipped.append((email, "no longer in the campaign"))
+                continue
+            changes = update.changes
+            try:
+                client.update_lead(
+                    campaign_id,
+                    lead.lead_id,
+                    first_name=changes.get("first_name", NOT_GIVEN),
+                    last_name=changes.get("last_name", NOT_GIVEN),
+                    company=changes.get("company", NOT_GIVEN),
+                    custom_fields=changes.get("custom_fields", NOT_GIVEN),
+                )
+            except NotFoundError:
+                outcome.skipped.append((email, "no longer in the campaign"))
+            except (APIStatusError, APIConnectionError) as exc:
+                if getattr(exc, "status_code", None) == 403:
+                    raise
+                outcome.failed.append((email, _lead_error(exc)))
+            else:
+                outcome.done += 1
+    return outcome
+
+
+@task(
+    name="Upload lead updates CSV part",
+    tags=["coldsend-api"],
+    cache_policy=NONE,
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_client_error,
+)
+def start_update_job(credentials: ColdSendCredentials, campaign_id: str, part: CsvPart) -> str:
+    """Start an upload job with duplicate_action=update for leads already in the campaign.
+
+    The rows carry the store's current values, so sending them again sets the same values:
+    a task retry cannot leave a different end state. The client itself re-sends it only when
+    the connection never opened (see `ColdSendClient.upload_leads_csv`).
+    """
+    with scopes_checked("sync"), budgeted_client(credentials) as client:
+        return upload_part(client, campaign_id, part, duplicate_action="update")
+
+
+@task(
+    name="Delete leads from the campaign",
+    tags=["coldsend-api"],
+    cache_policy=NONE,
+    retries=1,
+    retry_delay_seconds=30,
+    retry_condition_fn=retry_unless_client_error,
+)
+def delete_pending_leads(
+    credentials: ColdSendCredentials,
+    campaign_id: str,
+    removals: list[PlannedRemoval],
+    listed: int,
+) -> ActionOutcome:
+    """Delete PENDING leads by email; ColdSend keeps (and lists) any no longer PENDING.
+
+    Ids come from the PENDING leads only (`find_lead_ids` with status PENDING: the cheaper of
+    one search per lead and listing the PENDING leads), then one DELETE per 10,000 ids. A
+    re-run deletes what is left: a lead already gone is simply not found.
+
+    Args:
+        listed: PENDING leads in the campaign (prices the listing).
+    """
+    outcome = ActionOutcome()
+    with scopes_checked("sync"), budgeted_client(credentials) as client:
+        emails = [r.email for r in removals]
+        found = find_lead_ids(client, campaign_id, emails, listed=listed, status="PENDING")
+        for email in emails:
+            if email not in found:
+                outcome.skipped.append((email, "no longer PENDING"))
+        ids = {lead.lead_id: email for email, lead in found.items()}
+        batch = list(ids)
+        for start in range(0, len(batch), DELETE_BATCH):
+            result = client.delete_leads(campaign_id, lead_ids=batch[start : start + DELETE_BATCH])
+            outcome.done += result.deleted_count
+            for skipped in result.skipped:
+                outcome.skipped.append((ids.get(skipped.lead_id, skipped.lead_id), skipped.reason))
+    return outcome

@@ -58,6 +58,10 @@ def probe_scope(client: ColdSendClient, scope: str) -> bool:
     try:
         if scope == "leads:create":
             client.add_lead(NIL_CAMPAIGN, email="scope-check@example.invalid")
+        elif scope == "leads:update":
+            client.update_lead(NIL_CAMPAIGN, NIL_CAMPAIGN, first_name="scope check")
+        elif scope == "leads:delete":
+            client.delete_leads(NIL_CAMPAIGN, lead_ids=[NIL_CAMPAIGN])
         elif scope == "campaigns:update":
             client.update_campaign(NIL_CAMPAIGN, name="scope check (never created)")
         elif scope == "leads:read":

@@ -103,9 +103,9 @@ def test_salesforce_refuses_to_read_without_a_readable_opt_out_field(
 
 
 def test_salesforce_block_settings_name_the_fields_read() -> None:
-    store = SalesforceLeads.model_construct(opt_out_field="Do_Not_Contact__c")
+    store = SalesforceLeads.model_construct(opt_out_field="Do_Not_Contact__c")  # type: ignore[call-arg]
     assert store.opt_out_fields() == ("HasOptedOutOfEmail", "Do_Not_Contact__c")
-    store = SalesforceLeads.model_construct(ignore_store_opt_outs=True)
+    store = SalesforceLeads.model_construct(ignore_store_opt_outs=True)  # type: ignore[call-arg]
     assert store.opt_out_fields() == ()
 
 
