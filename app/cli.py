@@ -141,9 +141,27 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--campaign-id", required=True)
     lead_store(sync)
     credentials(sync)
-    sync.add_argument("--dry-run", action="store_true", help="do everything except uploading")
+    sync.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="change nothing; show what would be uploaded, updated, deleted and reported",
+    )
     sync.add_argument(
         "--full", action="store_true", help="read every record, not only changed ones"
+    )
+    sync.add_argument(
+        "--on-removed",
+        choices=["keep", "delete_pending"],
+        default="keep",
+        help="leads that left the store: keep them (default), or delete them while PENDING "
+        "(reads the whole store)",
+    )
+    sync.add_argument(
+        "--max-updates-per-run",
+        type=int,
+        default=None,
+        metavar="N",
+        help="update at most N changed leads; the rest on the next run (default 500)",
     )
     sync.add_argument(
         "--suppress", action="append", default=[], metavar="EMAIL", help="never upload EMAIL"
@@ -434,7 +452,13 @@ def _dispatch(args: argparse.Namespace, prefect_home: str | None) -> int:
             incremental=not args.full,
             suppression_list=args.suppress,
             dry_run=args.dry_run,
+            on_removed=args.on_removed,
             parallel_uploads=args.parallel_uploads,
+            **(
+                {"max_updates_per_run": args.max_updates_per_run}
+                if args.max_updates_per_run is not None
+                else {}
+            ),
         )
     elif args.command == "launch":
         from flows.campaigns import launch_campaign_when_ready

@@ -121,15 +121,19 @@ def plan(args: argparse.Namespace) -> int:
             suppression_list=list(sync.suppress),
             dry_run=True,
         )
-        counts = report.model_dump()
-        line = (
+        print(
             f"  new: {report.to_upload}  already in campaign: {report.already_in_campaign}  "
-            f"rejected: {report.rejected}  suppressed: {report.suppressed}"
+            f"duplicate in source: {report.duplicate_in_source}  rejected: {report.rejected}  "
+            f"suppressed: {report.suppressed} (opted out: {report.opted_out})"
         )
-        for action in ("updated", "deleted", "opted_out", "departed"):
-            if isinstance(counts.get(action), int):
-                line += f"  {action}: {counts[action]}"
-        print(line)
+        print(
+            f"  would update: {report.to_update}  would delete: {report.to_delete}  "
+            f"could not remove: {len(report.could_not_remove)}"
+        )
+        for change in report.changes_sample[:5]:
+            print(f"    {change.email}: {change.field} {change.old!r} -> {change.new!r}")
+        for lead in report.could_not_remove[:5]:
+            print(f"    could not remove {lead.email}: {lead.reason}")
         if report.columns:
             fed = ", ".join(f"{k} <- {v!r}" for k, v in report.columns.items())
             print(f"  columns: {fed}; unused: {', '.join(report.unused_columns) or 'none'}")
@@ -159,9 +163,14 @@ def run(args: argparse.Namespace) -> int:
         )
         print(
             f"sync {sync.name}: campaign {campaign_id}: read {report.read}, uploaded "
-            f"{report.uploaded}, already in campaign {report.already_in_campaign}, rejected "
-            f"{report.rejected}, suppressed {report.suppressed}"
+            f"{report.uploaded}, already in campaign {report.already_in_campaign}, duplicate "
+            f"in source {report.duplicate_in_source}, rejected {report.rejected}, suppressed "
+            f"{report.suppressed}; updated {report.updated}, deleted {report.deleted}, opted "
+            f"out {report.opted_out}, departed {report.departed}, could not remove "
+            f"{len(report.could_not_remove)}"
         )
+        for lead in report.could_not_remove:
+            print(f"  could not remove {lead.email}: {lead.reason}")
         if report.unused_columns:
             print(f"  unused columns: {', '.join(report.unused_columns)}")
         if sync.launch and (report.uploaded or report.campaign_status == "DRAFT"):

@@ -533,7 +533,10 @@ def test_an_unsaved_store_syncs_and_the_report_names_each_column(
         "company": "Company Name",
     }
     assert report.unused_columns == ["Record ID", "Phone"]
-    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    (summary,) = artifacts(
+        run.flow_run_id,
+        key=artifact_key("sync", report.lead_store, report.campaign_name, "summary"),
+    )
     assert "| company | Company Name |" in str(summary.data)
     assert "`Record ID`, `Phone`" in str(summary.data)
     with stack.client() as client, client.export_leads(campaign_id) as exported:

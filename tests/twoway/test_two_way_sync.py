@@ -10,6 +10,7 @@ from connectors.coldsend import ExportRow
 from connectors.leads import FieldMapping
 from connectors.salesforce import SalesforceConnection
 from flows.events import LEADS_SYNCED
+from flows.naming import artifact_key
 from flows.scopes import FLOW_SCOPES
 from flows.sync import sync_leads_to_campaign
 from tests._stack import Stack
@@ -102,7 +103,9 @@ def test_salesforce_opt_outs_never_uploaded_pending_deleted_contacted_reported(
         {"email": "sf3@example.com", "reason": "opted out after contact"}
     ]
     assert event.payload["deleted"] == 1 and event.payload["opted_out"] == 5
-    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    (summary,) = artifacts(
+        run.flow_run_id, key=artifact_key("sync", store, second.campaign_name, "summary")
+    )
     assert "| sf3@example.com | opted out after contact |" in str(summary.data)
 
     third = sync_leads_to_campaign(
@@ -247,7 +250,9 @@ def test_dry_run_shows_the_plan_and_changes_nothing(stack: Stack, tmp_path: Path
     ]
     assert plan.balanced
     assert export(stack, campaign_id) == before
-    (summary,) = artifacts(run.flow_run_id, key=f"sync-summary-{campaign_id}")
+    (summary,) = artifacts(
+        run.flow_run_id, key=artifact_key("sync", store, plan.campaign_name, "summary")
+    )
     text = str(summary.data)
     assert "| to upload (would be) | 2 |" in text and "| to delete (PENDING) | 1 |" in text
     assert "| p0@example.com | company | Co 0 | Planned Co |" in text
