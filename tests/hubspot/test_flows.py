@@ -54,8 +54,12 @@ def test_sync_and_write_back_with_a_hubspot_store(
     again = sync_leads_to_campaign(
         campaign_id=campaign_id, lead_store=store, coldsend=stack.coldsend_block
     )
-    assert (
-        again.uploaded == 0 and again.read == again.duplicates + again.rejected + again.suppressed
+    assert again.uploaded == 0 and again.balanced
+    assert again.read == (
+        again.already_in_campaign
+        + again.duplicate_in_source
+        + again.rejected
+        + again.suppressed
     )
     searches = hubspot_sandbox.stats()["requests"].get("POST /crm/v3/objects/contacts/search", 0)
     assert searches >= 1
