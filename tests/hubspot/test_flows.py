@@ -56,10 +56,7 @@ def test_sync_and_write_back_with_a_hubspot_store(
     )
     assert again.uploaded == 0 and again.balanced
     assert again.read == (
-        again.already_in_campaign
-        + again.duplicate_in_source
-        + again.rejected
-        + again.suppressed
+        again.already_in_campaign + again.duplicate_in_source + again.rejected + again.suppressed
     )
     searches = hubspot_sandbox.stats()["requests"].get("POST /crm/v3/objects/contacts/search", 0)
     assert searches >= 1
