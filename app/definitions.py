@@ -370,6 +370,7 @@ class DefinitionsError(ValueError):
             super().__init__(f"{where}{len(problems)} problems: " + " | ".join(problems))
 
 
+_SECRET_NAME = re.compile(r"(?i)(key|token|secret|password|passwd)")
 _FIXES: Mapping[str, str] = {
     "missing": "add it",
     "extra_forbidden": "remove it, or correct its spelling",
@@ -393,6 +394,11 @@ def _problem(error: Mapping[str, Any], data: Any) -> str:
     field = ".".join(str(p) for p in loc if not str(p).startswith(("tagged-union", "nullable")))
     message = str(error["msg"]).removeprefix("Value error, ")
     fix = _FIXES.get(str(error["type"]))
+    if error["type"] == "extra_forbidden" and _SECRET_NAME.search(str(loc[-1]) if loc else ""):
+        fix = (
+            "secrets never go in this file: save them in a credentials block and name the "
+            "block (e.g. credentials: acme), or use COLDSEND_API_KEY for ColdSend"
+        )
     if error["type"] == "literal_error":
         fix = None  # the message lists the allowed values already
     where = f"{prefix}, field {field}" if field else prefix

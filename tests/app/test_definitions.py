@@ -153,3 +153,25 @@ def test_inline_crm_sources_load_their_credentials_blocks_by_name(
         match=r"sync 'missing', field source\.hubspot\.credentials: no HubSpotCredentials block named 'nope'",
     ):
         definitions.lead_store(missing)
+
+
+def test_a_secret_in_the_file_is_refused_with_where_it_belongs() -> None:
+    data = {
+        "syncs": [
+            {
+                "name": "sf",
+                "source": {"salesforce": {"credentials": "acme", "password": "hunter2"}},
+                "campaign": {"id": "c"},
+            }
+        ],
+        "api_key": "cs_live_abc",
+    }
+    with pytest.raises(DefinitionsError) as info:
+        parse_definitions(data)
+    problems = info.value.problems
+    assert any(
+        p.startswith("sync 'sf', field source.salesforce.password") and "credentials block" in p
+        for p in problems
+    ), problems
+    assert any(p.startswith("file, field api_key") and "COLDSEND_API_KEY" in p for p in problems)
+    assert "hunter2" not in str(info.value) and "cs_live_abc" not in str(info.value)
