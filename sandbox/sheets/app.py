@@ -391,6 +391,14 @@ class SheetsEmulator:
                 totalUpdatedCells=cells,
                 totalUpdatedSheets=len({title for title, _ in touched_rows}),
             )
+        if str(body.get("includeValuesInResponse", "")).lower() == "true":
+            options = {
+                "includeValuesInResponse": "true",
+                "responseValueRenderOption": body.get(
+                    "responseValueRenderOption", "FORMATTED_VALUE"
+                ),
+            }
+            responses = [self._with_values(book, r, options) for r in responses]
         out["responses"] = responses
         return out
 

@@ -107,6 +107,14 @@ def test_updating_and_clearing_cells_answer_googles_shapes(gc: gspread.Client) -
     # A 4x4 block anchored at one cell: updatedRange spans the block, not the anchor.
     block = worksheet.update([["x"] * 4] * 4, "A1")
     assert (block["updatedRange"], block["updatedCells"]) == ("Sheet1!A1:D4", 16)
+    echoed = worksheet.update(
+        [["12", "=1+1"]], "C1", value_input_option="USER_ENTERED", include_values_in_response=True
+    )
+    assert echoed["updatedData"] == {
+        "range": "Sheet1!C1:D1",
+        "majorDimension": "ROWS",
+        "values": [["12"]],  # a formula is stored, not computed: it reads as empty
+    }
     assert set(worksheet.update_acell("B1", "Bingo!")) == _UPDATE_KEYS
     worksheet.update_cell(1, 2, "Bingo!")
     assert worksheet.acell("B1").value == "Bingo!"
