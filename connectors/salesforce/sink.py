@@ -455,6 +455,7 @@ class _Diff:
         by_id = not self.index.by_email
         match, status_field, flag_fields = self.match_field, self.status_field, self.flag_fields
         changes, changed, diffs = self.changes, self.changed, self._diffs
+        found, behind = self.found, self.behind  # locals: looked up once per record below
         for row in rows:
             raw = row.get(match)
             key = raw if by_id else normalize_email(raw)[0]
@@ -466,11 +467,11 @@ class _Diff:
                 continue
             # Nearly every key has one update: skip the fold's call for it.
             wanted = statuses[0] if len(statuses) == 1 else _final_status(statuses)
-            self.found.add(key)
+            found.add(key)
             held = parse_status(row.get(status_field))
             new = advance(held, wanted)
             if new != wanted:
-                self.behind.add(key)
+                behind.add(key)
             value = new.value if new != held else None
             flags = tuple(
                 flag for flag, sets in flag_fields if new in sets and not _is_true(row.get(flag))
@@ -494,12 +495,13 @@ class _Diff:
 
     def account(self, failed: dict[str, str], result: WriteResult) -> None:
         """Count every update: written, failed, unchanged, held back or not found."""
+        found, behind, changed = self.found, self.behind, self.changed
         for key, statuses in self.index.by_key.items():
             count = len(statuses)
-            if key not in self.found:
+            if key not in found:
                 result.not_found.extend([key] * count)
                 continue
-            record_ids = self.changed.get(key)
+            record_ids = changed.get(key)
             if record_ids:
                 if isinstance(record_ids, str):
                     record_ids = [record_ids]
@@ -508,7 +510,7 @@ class _Diff:
                     result.failures.append(WriteFailure(key=key, reason="; ".join(errors)))
                 else:
                     result.written += 1
-            elif key in self.behind:
+            elif key in behind:
                 result.held_back += 1
             else:
                 result.unchanged += 1
