@@ -457,7 +457,11 @@ class SheetsEmulator:
         requests = body.get("requests", [])
         if not isinstance(requests, list) or not requests:
             raise ApiError(400, "Invalid requests: at least one request is required")
-        saved = _Snapshot(book)
+        kinds = {next(iter(r), "") for r in requests if isinstance(r, dict)}
+        moves_rows = bool(kinds & _MOVES_ROWS)
+        # Cells are copied only when a request may move them (the sink's appendDimension on a
+        # 100,000-row sheet stays cheap); sheet properties always are.
+        saved = _Snapshot(book, with_cells=moves_rows or bool(kinds & _CELL_EXTRAS))
         replies: list[dict[str, Any]] = []
         try:
             for index, request in enumerate(requests):
@@ -480,8 +484,12 @@ class SheetsEmulator:
         except ApiError:
             saved.restore()
             raise
-        self.store.save_all(book)
-        self.store.save_extras(book)
+        if moves_rows:
+            self.store.save_all(book)
+        else:
+            self.store.save(book)
+        if kinds & (_MOVES_ROWS | _CELL_EXTRAS | {"updateSheetProperties"}):
+            self.store.save_extras(book)
         return {"spreadsheetId": book.spreadsheet_id, "replies": replies}
 
     def _grid(self, book: Spreadsheet, spec: Mapping[str, Any]) -> tuple[Sheet, int, int, int, int]:
@@ -752,7 +760,7 @@ class _RequestError(Exception):
 class _Snapshot:
     """A spreadsheet's sheets, rows and formats, to restore when a batchUpdate fails."""
 
-    def __init__(self, book: Spreadsheet) -> None:
+    def __init__(self, book: Spreadsheet, *, with_cells: bool) -> None:
         self.book = book
         self.sheets = list(book.sheets)
         self.state = [
@@ -762,8 +770,8 @@ class _Snapshot:
                 s.index,
                 s.row_count,
                 s.col_count,
-                [list(r) for r in s.rows],
-                {k: dict(v) for k, v in s.cell_extras.items()},
+                [list(r) for r in s.rows] if with_cells else s.rows,
+                {k: dict(v) for k, v in s.cell_extras.items()} if with_cells else s.cell_extras,
                 json.loads(json.dumps(s.extra)),
             )
             for s in book.sheets
@@ -777,6 +785,8 @@ class _Snapshot:
 
 
 _CELL_KEYS = ("userEnteredFormat", "note", "userEnteredValue", "dataValidation")
+_MOVES_ROWS = {"insertDimension", "deleteDimension", "deleteSheet"}
+_CELL_EXTRAS = {"repeatCell", "updateCells"}
 
 
 def _cell_mask(fields: object, cell: Mapping[str, Any]) -> set[str]:
