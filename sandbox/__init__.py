@@ -1,1 +1,4 @@
-"""Loopback emulators of ColdSend, Salesforce and Google Sheets (dry runs, the demo, CI)."""
+"""Loopback emulators of ColdSend, Salesforce, Google Sheets and HubSpot (dry runs, the demo, CI).
+
+`sandbox.clients` gives your own code the real client libraries wired to them.
+"""
