@@ -117,9 +117,8 @@ def plan(args: argparse.Namespace) -> int:
         report = sync_leads_to_campaign(
             campaign_id=campaign_id,
             lead_store=store,
-            coldsend=definitions.coldsend(sync),
-            suppression_list=list(sync.suppress),
             dry_run=True,
+            **definitions.sync_parameters(sync),
         )
         print(
             f"  new: {report.to_upload}  already in campaign: {report.already_in_campaign}  "
@@ -156,10 +155,7 @@ def run(args: argparse.Namespace) -> int:
         campaign_id = _campaign_id(definitions, sync, create=True)
         assert campaign_id is not None
         report = sync_leads_to_campaign(
-            campaign_id=campaign_id,
-            lead_store=store,
-            coldsend=coldsend,
-            suppression_list=list(sync.suppress),
+            campaign_id=campaign_id, lead_store=store, **definitions.sync_parameters(sync)
         )
         print(
             f"sync {sync.name}: campaign {campaign_id}: read {report.read}, uploaded "

@@ -262,6 +262,13 @@ class SyncDefinition(_Strict):
     write_back: WriteBack = Field(default_factory=WriteBack)
     opt_outs: OptOuts = Field(default_factory=OptOuts)
     suppress: list[str] = Field(default_factory=list, description="Emails never to upload.")
+    on_removed: Literal["keep", "delete_pending"] = Field(
+        default="keep",
+        description="A campaign lead that left the store: keep it, or delete it while PENDING (else reported).",
+    )
+    max_updates_per_run: int = Field(
+        default=500, ge=0, description="Lead updates applied per run at most; the rest next run."
+    )
     coldsend: str | None = Field(
         default=None, description="ColdSend Credentials block for this sync (overrides the file's)."
     )
@@ -468,6 +475,15 @@ class Definitions:
 
     def coldsend(self, sync: SyncDefinition) -> str | None:
         return sync.coldsend or self.parsed.coldsend
+
+    def sync_parameters(self, sync: SyncDefinition) -> dict[str, Any]:
+        """The sync flow's parameters a definition sets, besides the campaign and the store."""
+        return {
+            "coldsend": self.coldsend(sync),
+            "suppression_list": list(sync.suppress),
+            "on_removed": sync.on_removed,
+            "max_updates_per_run": sync.max_updates_per_run,
+        }
 
     def path(self, value: str) -> Path:
         candidate = Path(value).expanduser()

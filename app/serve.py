@@ -9,6 +9,7 @@ options), so serve and `prefect deploy` cannot drift apart.
 
 from __future__ import annotations
 
+import importlib
 import os
 import re
 from collections.abc import Mapping
@@ -27,7 +28,6 @@ from prefect.types.entrypoint import EntrypointType
 from app.definitions import Definitions, Schedule, SyncDefinition, load_definitions
 from flows.campaigns import launch_campaign_when_ready
 from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED
-from flows.pipeline import crm_to_campaign_pipeline
 from flows.sync import sync_leads_to_campaign
 from flows.write_back import write_back_statuses
 
@@ -40,12 +40,6 @@ __all__ = [
 ]
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "deployments" / "prefect.yaml"
-_ENTRYPOINTS: Mapping[str, Any] = {
-    "flows/sync.py:sync_leads_to_campaign": sync_leads_to_campaign,
-    "flows/write_back.py:write_back_statuses": write_back_statuses,
-    "flows/campaigns.py:launch_campaign_when_ready": launch_campaign_when_ready,
-    "flows/pipeline.py:crm_to_campaign_pipeline": crm_to_campaign_pipeline,
-}
 _ENV_TEMPLATE = re.compile(r"^\{\{\s*\$([A-Z0-9_]+)\s*\}\}$")
 
 
@@ -93,8 +87,8 @@ def deployments_for(
             parameters={
                 "campaign_id": campaign_id,
                 "lead_store": store,
-                "suppression_list": list(sync.suppress),
-                **common,
+                **definitions.sync_parameters(sync),
+                "coldsend": common["coldsend"],
             },
             concurrency_limit=_no_overlap(),
             tags=[*tags, "sync"],
@@ -169,6 +163,20 @@ def _fill(value: Any, variables: Mapping[str, str], where: str) -> Any:
     return value
 
 
+def _flow_at(entrypoint: str, where: str) -> Any:
+    """The flow a prefect.yaml entrypoint names (``flows/sync.py:sync_leads_to_campaign``),
+    imported as a module of this project."""
+    file, _, attribute = entrypoint.partition(":")
+    module = file.removesuffix(".py").replace("/", ".")
+    try:
+        flow = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise ValueError(f"{where}: cannot load entrypoint {entrypoint!r}: {exc}") from None
+    if not hasattr(flow, "to_deployment"):
+        raise ValueError(f"{where}: entrypoint {entrypoint!r} is not a flow")
+    return flow
+
+
 def deployments_from_prefect_yaml(
     variables: Mapping[str, str], path: Path = PREFECT_YAML
 ) -> list[RunnerDeployment]:
@@ -182,9 +190,7 @@ def deployments_from_prefect_yaml(
     built: list[Any] = []
     for entry in config.get("deployments") or []:
         name = entry["name"]
-        flow = _ENTRYPOINTS.get(entry["entrypoint"])
-        if flow is None:
-            raise ValueError(f"{path}: deployment {name!r} has an unknown entrypoint")
+        flow = _flow_at(entry["entrypoint"], f"{path}: deployment {name!r}")
         parameters = _fill(entry.get("parameters") or {}, variables, f"{name}.parameters")
         schedules = [
             Interval(s["interval"], active=s.get("active", True))

@@ -250,7 +250,7 @@ def test_plan_changes_nothing_then_run_syncs_each_definition(stack: Stack, tmp_p
     replan = cli("plan", str(path), "--sync", "by-spec")
     assert replan.returncode == 0, replan.stderr
     assert "sync by-spec" in replan.stdout and "by-id" not in replan.stdout
-    assert "new: 0  already in campaign: 2  rejected: 1" in replan.stdout
+    assert "new: 0  already in campaign: 2  duplicate in source: 0  rejected: 1" in replan.stdout
 
 
 def _campaigns(stack: Stack) -> list[object]:

@@ -100,6 +100,8 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
                 "source": {"csv": "leads.csv"},
                 "campaign": {"id": campaign_id},
                 "launch": True,
+                "on_removed": "delete_pending",
+                "max_updates_per_run": 50,
                 "schedule": {"cron": "0 9 * * 1-5", "timezone": "Europe/Paris"},
                 "write_back": {"schedule": {"interval": 7200}},
             },
@@ -138,6 +140,10 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
     assert sync.work_pool_name == pool
     assert sync.parameters["lead_store"] == f"csv-file-leads/{name}"
     assert sync.parameters["campaign_id"] == campaign_id
+    assert (sync.parameters["on_removed"], sync.parameters["max_updates_per_run"]) == (
+        "delete_pending",
+        50,
+    )
     (schedule,) = sync.schedules
     assert schedule.schedule.cron == "0 9 * * 1-5"  # type: ignore[union-attr]
     assert schedule.schedule.timezone == "Europe/Paris"  # type: ignore[union-attr]
