@@ -115,7 +115,11 @@ class HubSpotContacts(LeadStore):
 
     supports_incremental: ClassVar[bool] = True
 
-    credentials: HubSpotCredentials
+    credentials: HubSpotCredentials = Field(
+        default=...,
+        title="Credentials",
+        description="A saved HubSpot Credentials block; the UI lists them, or adds one.",
+    )
     mapping: FieldMapping | None = Field(
         default=None,
         description=(

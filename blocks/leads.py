@@ -110,7 +110,11 @@ class SalesforceLeads(LeadStore):
 
     supports_incremental: ClassVar[bool] = True
 
-    credentials: SalesforceCredentials
+    credentials: SalesforceCredentials = Field(
+        default=...,
+        title="Credentials",
+        description="A saved Salesforce Credentials block; the UI lists them, or adds one.",
+    )
     object_name: Literal["Lead", "Contact"] = Field(
         default="Lead", description="The Salesforce object leads come from."
     )
@@ -297,7 +301,11 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
     _documentation_url = _DOCS  # type: ignore[assignment]
     _logo_url = LOGO_URL
 
-    credentials: GoogleSheetsCredentials
+    credentials: GoogleSheetsCredentials = Field(
+        default=...,
+        title="Credentials",
+        description="A saved Google Sheets Credentials block; the UI lists them, or adds one.",
+    )
     spreadsheet_id: str = Field(default=..., description="The spreadsheet key from its URL.")
     worksheet: str = Field(default="Sheet1", description="Worksheet title.")
 

@@ -232,6 +232,8 @@ def markdown_table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> s
 def publish_summary(*, key: str, title: str, body: str, outcome: str | None = None) -> None:
     """A Markdown summary artifact closing a run: a title, the outcome in one sentence, then
     the details. The card's description is the outcome, so the artifacts list says it too."""
+    # The outcome is the card's description, shown above the Markdown on every page that
+    # shows the artifact; the Markdown starts with it too, for copies read elsewhere.
     lead = f"**{outcome}**\n\n" if outcome else ""
     create_markdown_artifact(
         markdown=f"# {title}\n\n{lead}{body}\n",

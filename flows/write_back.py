@@ -249,7 +249,8 @@ def write_back_statuses(
             "already written are left alone."
         )
     logger.info(
-        "Wrote %d changed records (%d up to date, %d held a later status, %d not found)",
+        "Wrote %d changed records (%d up to date, %d held a later status; %d leads of the "
+        "campaign are not in this store: other stores' leads)",
         report.written,
         report.unchanged,
         report.held_back,
