@@ -152,7 +152,9 @@ def _seed(stack: SandboxStack, *, leads: int, sheet_rows: int, state: dict[str, 
         state["spreadsheet_id"] = stack.control("sheets", "POST", "spreadsheets", json=body)[
             "spreadsheet_id"
         ]
-    if "coldsend_key" not in state:
+    # A key made by an older demo may lack a scope the demo needs now: make a new one.
+    if "coldsend_key" not in state or state.get("coldsend_scopes") != sorted(scopes_for("demo")):
+        state["coldsend_scopes"] = sorted(scopes_for("demo"))
         state["coldsend_key"] = stack.create_coldsend_key(
             sorted(scopes_for("demo")), name="prefect-coldsend demo"
         )

@@ -18,9 +18,12 @@ FLOW_SCOPES: dict[str, frozenset[str]] = {
     "write-back": frozenset({"leads:read"}),
 }
 FLOW_SCOPES["pipeline"] = FLOW_SCOPES["ensure"] | FLOW_SCOPES["sync"] | FLOW_SCOPES["launch"]
-# The demo also registers its fake sender inbox.
+# The demo also registers its fake sender inbox, and its sheet repeats Salesforce leads with
+# other names: the two-way sync updates them (leads:update; leads:delete for opt-outs).
 FLOW_SCOPES["demo"] = (
-    FLOW_SCOPES["pipeline"] | FLOW_SCOPES["write-back"] | {"sender_accounts:create"}
+    FLOW_SCOPES["pipeline"]
+    | FLOW_SCOPES["write-back"]
+    | {"sender_accounts:create", "leads:update", "leads:delete"}
 )
 
 
