@@ -13,7 +13,8 @@ shared API budget (global concurrency limits); the sandboxes run at ColdSend's r
 The twelve syncs run at once. As soon as a worker is running flow runs, it is SIGKILLed with
 everything it started, as if its machine died. Flow runs emit heartbeats
 (PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30) and the zombie automation from Prefect's documentation
-marks the silent ones Crashed; the crashed syncs are run again, like an operator or the next
+marks the silent ones Crashed (a second one does the same for runs the dead worker had
+claimed but not started); the crashed syncs are run again, like an operator or the next
 schedule would. Expected: every campaign holds exactly its store's valid leads and is
 launched, no sandbox answered 429, no "database is locked" anywhere.
 
@@ -67,6 +68,8 @@ LAUNCH = ("launch-campaign-when-ready", "launch-on-sync")
 HEARTBEAT_SECONDS = 30  # Prefect's minimum
 # A run is marked Crashed this long after its last heartbeat (three missed beats).
 ZOMBIE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
+# A run claimed by a worker that died before starting it (README: 10 minutes in production).
+STUCK_PENDING = timedelta(seconds=240)
 # Each flow run starts a fresh Python with Prefect imported: 5 to 15 s apiece on a busy box.
 RUN_TIMEOUT = 420.0
 VARIANT = {
@@ -87,35 +90,58 @@ def postgres() -> Iterator[ThrowawayPostgres]:
         server.stop()
 
 
-def _zombie_automation() -> Automation:
-    """Prefect's documented automation: a flow run whose heartbeats stop is marked Crashed.
+def _zombie_automations() -> list[Automation]:
+    """Prefect's documented zombie automation, and the same for runs stuck before starting.
 
-    Also watches runs a dead worker had claimed but not started (Pending, never a heartbeat).
+    1. A running flow run whose heartbeats stop for three beats is marked Crashed (Prefect's
+       "detect zombie flows" guide).
+    2. A run killed before its first heartbeat (claimed by a worker that died, or killed
+       between Running and that first beat) has no heartbeat to miss: Crashed when no
+       heartbeat or end follows its Pending within STUCK_PENDING. Starting a flow-run
+       process (Python, Prefect, the pull step) takes over a minute on a loaded 2-core
+       machine, so this window is much longer than the heartbeat one.
     """
-    return Automation(
-        name="Crash zombie flow runs",
-        trigger=EventTrigger(
-            after={"prefect.flow-run.heartbeat", "prefect.flow-run.Pending"},
-            expect={
-                "prefect.flow-run.heartbeat",
-                "prefect.flow-run.Completed",
-                "prefect.flow-run.Failed",
-                "prefect.flow-run.Cancelled",
-                "prefect.flow-run.Crashed",
-            },
-            match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-            for_each={"prefect.resource.id"},
-            posture=Posture.Proactive,
-            threshold=1,
-            within=ZOMBIE_AFTER,
+    ended = {
+        "prefect.flow-run.Completed",
+        "prefect.flow-run.Failed",
+        "prefect.flow-run.Cancelled",
+        "prefect.flow-run.Crashed",
+    }
+
+    def crash_after(name: str, after: str, expect: set[str], within: timedelta) -> Automation:
+        return Automation(
+            name=name,
+            trigger=EventTrigger(
+                after={after},
+                expect=expect,
+                match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
+                for_each={"prefect.resource.id"},
+                posture=Posture.Proactive,
+                threshold=1,
+                within=within,
+            ),
+            actions=[
+                ChangeFlowRunState(
+                    state="CRASHED",  # type: ignore[arg-type]
+                    message=f"{name}: its worker or machine died.",
+                )
+            ],
+        )
+
+    return [
+        crash_after(
+            "Crash zombie flow runs",
+            "prefect.flow-run.heartbeat",
+            {"prefect.flow-run.heartbeat", *ended},
+            ZOMBIE_AFTER,
         ),
-        actions=[
-            ChangeFlowRunState(
-                state="CRASHED",  # type: ignore[arg-type]
-                message=f"No heartbeat for {ZOMBIE_AFTER.seconds} s: its worker or machine died.",
-            )
-        ],
-    )
+        crash_after(
+            "Crash flow runs that never started",
+            "prefect.flow-run.Pending",
+            {"prefect.flow-run.heartbeat", *ended},
+            STUCK_PENDING,
+        ),
+    ]
 
 
 def _scale_prefect_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
@@ -241,7 +267,8 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
             ColdSendCredentials(api_key=api_key, base_url=coldsend_sandbox.base_url).save("scale")
             for name, block in stores:
                 block.save(name.split("/", 1)[1])  # type: ignore[attr-defined]
-            _zombie_automation().create()
+            for automation in _zombie_automations():
+                automation.create()
         prefect.cli("work-pool", "create", POOL, "--type", "process")
         syncs = [(f"sync-{i}", cid, by_campaign[cid]) for i, cid in enumerate(campaigns)]
         spec = _scale_prefect_yaml(tmp_path / "prefect.yaml", syncs)
@@ -319,7 +346,7 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
         wave = prefect.wait_for(
             "every flow run to end (killed ones marked Crashed by the zombie automation)",
             all_ended,
-            timeout=RUN_TIMEOUT + ZOMBIE_AFTER.seconds * 2,
+            timeout=RUN_TIMEOUT + STUCK_PENDING.seconds * 2,
             detail=states,
         )
         crashed = [r for r in wave if r["state_type"] == "CRASHED"]
