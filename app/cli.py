@@ -180,6 +180,18 @@ def _parser() -> argparse.ArgumentParser:
         "write-back", help="write campaign statuses back to a lead store or a CSV file"
     )
     write_back.add_argument("--campaign-id", required=True)
+    write_back.add_argument(
+        "--no-replies", action="store_true", help="write statuses only, do not log replies"
+    )
+    write_back.add_argument(
+        "--log-sends", action="store_true", help="also log each email sent to a replied lead"
+    )
+    write_back.add_argument(
+        "--max-reply-requests",
+        type=int,
+        default=200,
+        help="ColdSend requests the reply reading may use in this run (default 200)",
+    )
     lead_store(write_back)
     credentials(write_back)
 
@@ -474,7 +486,12 @@ def _dispatch(args: argparse.Namespace, prefect_home: str | None) -> int:
 
         store = _lead_store(args)
         commands_["write-back"] = lambda: write_back_statuses(
-            campaign_id=args.campaign_id, lead_store=store, coldsend=args.coldsend
+            campaign_id=args.campaign_id,
+            lead_store=store,
+            coldsend=args.coldsend,
+            log_replies=not args.no_replies,
+            log_sends=args.log_sends,
+            max_reply_requests=args.max_reply_requests,
         )
     elif args.command == "ensure":
         from flows.campaigns import ensure_campaign

@@ -36,7 +36,7 @@ from sandbox.salesforce.fixtures import SalesforceSandbox
 from tests._stack import FLOW_SCOPES
 from tests.e2e._prefect import PrefectProcesses, deployed_run_id
 
-pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
 LEADS = int(os.environ.get("COLDSEND_E2E_LEADS", "40"))
 POOL = "coldsend-process"
