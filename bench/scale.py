@@ -94,6 +94,14 @@ def _generated_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
     return path
 
 
+def budget_limited_seconds(requests: int) -> float:
+    """The least time one key's budget allows `requests` in: 100 a minute sustained, and a
+    further hour for every full 1,000 beyond the first (the hourly window)."""
+    per_minute = requests / COLDSEND_PER_MINUTE * 60
+    per_hour = (math.ceil(requests / COLDSEND_PER_HOUR) - 1) * 3600
+    return max(per_minute, per_hour)
+
+
 def _iso(text: str | None) -> float:
     return datetime.fromisoformat(str(text).replace("Z", "+00:00")).timestamp()
 
@@ -283,10 +291,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sheets_stats = sandboxes._call("sheets", "GET", "stats")
             requests = int(coldsend_stats["total"])
             minimum = 2 * math.ceil(args.leads / 10_000) * args.campaigns
-            budget_s = max(requests / COLDSEND_PER_MINUTE * 60, requests / COLDSEND_PER_HOUR * 3600)
-            budget_min_s = max(
-                minimum / COLDSEND_PER_MINUTE * 60, minimum / COLDSEND_PER_HOUR * 3600
-            )
+            budget_s = budget_limited_seconds(requests)
+            budget_min_s = budget_limited_seconds(minimum)
             with ColdSendClient(info.coldsend_key, base_url=info.coldsend_base_url) as admin:
                 held = [admin.get_campaign(cid).total_leads for cid in campaigns]
             starts = [_iso(r["start_time"]) - _iso(r["created"]) for r in runs if r["start_time"]]
