@@ -34,6 +34,7 @@ import csv
 import json
 import math
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -325,6 +326,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             sandboxes.close()
     finally:
         postgres.stop()
+        shutil.rmtree(work, ignore_errors=True)
     figures["heartbeat"] = heartbeat_join_cost(args.heartbeat_runs)
     figures["bench_wall_s"] = time.monotonic() - started
     figures["taken_at"] = datetime.now(UTC).isoformat(timespec="seconds")
