@@ -31,6 +31,7 @@ test: lint typecheck pytest
 
 bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
+	$(BIN)/python -m bench.bench_two_way $(BENCH_TWO_WAY_ARGS)
 
 # Re-resolve the pinned set: plain name==version lines, no index addresses.
 lock:

@@ -155,10 +155,12 @@ def sync_leads_to_campaign(
 
     Requests to ColdSend: one listing of the account's campaigns and one export of the
     campaign (none when the listing shows it empty); other campaigns holding unsubscribed or
-    bounced leads are exported once, only when a lead is about to be uploaded. A campaign
-    with leads costs one or two scope checks for leads:update and leads:delete (remembered
-    ten minutes per key). Then one upload and one or two job reads per part; per PUT update
-    one request plus finding the ids; per 10,000 deletions one request plus finding the ids.
+    bounced leads are exported once, only when a lead is about to be uploaded. When a change
+    is due (or a second upload part is built while the campaign has leads), one or two scope
+    checks for leads:update and leads:delete (remembered ten minutes per key). Then one
+    upload and one or two job reads per part; per 10,000 updates one upload with
+    duplicate_action=update and its job reads (or, for one or two, a PUT each plus finding
+    their ids); per 10,000 deletions one request plus finding the ids.
 
     ColdSend scopes: campaigns:read and leads:read, checked before the lead store is read;
     leads:create (not for a dry run), checked by the first upload, whose 403 comes before
