@@ -226,8 +226,12 @@ class SyncLedger:
         compared_fields: The lead fields the store maps (``first_name``, ``company``,
             ``custom:<name>``...), asked once the first lead arrives (the source resolves its
             mapping when the read starts); None compares none (no updates planned).
-        source_tag: This store's `SOURCE_TAG_FIELD` value; when given, a lead of the campaign
-            without a tag gets it through an update (needed to judge its departure later).
+        source_tag: This store's `SOURCE_TAG_FIELD` value. A lead another store uploaded (its
+            tag names that store) is never updated from this one, so two stores holding the
+            same person do not undo each other's values run after run; a lead without a tag
+            gets this one with its first update.
+        adopt_tags: Tag every untagged lead this store holds, changed or not (departures are
+            judged only for tagged leads).
         dry_run: Plan only.
     """
 
@@ -240,6 +244,7 @@ class SyncLedger:
         store_label: str = "the lead store",
         compared_fields: Callable[[], Collection[str]] | None = None,
         source_tag: str | None = None,
+        adopt_tags: bool = False,
         dry_run: bool = False,
     ) -> None:
         self.campaign = campaign
@@ -248,6 +253,7 @@ class SyncLedger:
         self._opted_out_reason = f"opted out in {store_label}"
         self._compared = compared_fields
         self.source_tag = source_tag
+        self._adopt_tags = adopt_tags
         self.dry_run = dry_run
         self.read = 0
         self.suppressed = 0
@@ -327,7 +333,11 @@ class SyncLedger:
             if current is not None:
                 self.already_in_campaign += 1
                 if compare is None:
-                    compare = _Comparer(self._compared() if self._compared else (), self.source_tag)
+                    compare = _Comparer(
+                        self._compared() if self._compared else (),
+                        self.source_tag,
+                        adopt=self._adopt_tags,
+                    )
                 changes = compare.changes(item, current)
                 if changes:
                     self.updates.append(PlannedUpdate(item, changes))
@@ -552,16 +562,21 @@ class SyncLedger:
 class _Comparer:
     """The fields of a lead that differ from the campaign's copy, as a PUT body would carry."""
 
-    __slots__ = ("_custom", "_standard", "_tag")
+    __slots__ = ("_adopt", "_custom", "_standard", "_tag")
 
-    def __init__(self, compared: Collection[str], tag: str | None) -> None:
+    def __init__(self, compared: Collection[str], tag: str | None, *, adopt: bool) -> None:
         self._standard = tuple(name for name in _STANDARD if name in compared)
         self._custom = tuple(
             name.removeprefix("custom:") for name in compared if name.startswith("custom:")
         )
         self._tag = tag
+        self._adopt = adopt
 
     def changes(self, lead: Lead, current: CampaignLead) -> dict[str, Any] | None:
+        tag = self._tag
+        owner = current.custom_fields.get(SOURCE_TAG_FIELD) if current.custom_fields else None
+        if tag is not None and owner is not None and owner != tag:
+            return None  # another store's lead: that store keeps it up to date
         changes: dict[str, Any] | None = None
         for name in self._standard:
             new = getattr(lead, name)
@@ -578,10 +593,10 @@ class _Comparer:
                     if patch is None:
                         patch = {}
                     patch[name] = new or None
-        if self._tag is not None and SOURCE_TAG_FIELD not in current.custom_fields:
+        if tag is not None and owner is None and (changes or patch or self._adopt):
             if patch is None:
                 patch = {}
-            patch[SOURCE_TAG_FIELD] = self._tag
+            patch[SOURCE_TAG_FIELD] = tag
         if patch:
             if changes is None:
                 changes = {}

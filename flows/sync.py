@@ -234,7 +234,8 @@ def sync_leads_to_campaign(
         suppressed_elsewhere=_elsewhere(credentials, state),
         store_label=store.describe(),
         compared_fields=lambda: _mapped_fields(source),
-        source_tag=lead_store if departures else None,
+        source_tag=lead_store,
+        adopt_tags=departures,
         dry_run=dry_run,
     )
     gate = _ChangeScopeGate(

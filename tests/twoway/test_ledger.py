@@ -191,3 +191,36 @@ def test_capped_and_failed_updates_hold_the_cursor_back() -> None:
 )
 def test_update_path_is_the_cheaper_in_requests(updates: int, campaign: int, path: str) -> None:
     assert choose_update_path(updates, campaign) == path
+
+
+def test_a_lead_another_store_uploaded_is_never_updated_from_this_one() -> None:
+    campaign = {
+        "theirs@x.com": in_campaign(company="Theirs", **{SOURCE_TAG_FIELD: "google-sheet-leads/b"}),
+        "ours@x.com": in_campaign(company="Old", **{SOURCE_TAG_FIELD: "salesforce-leads/a"}),
+        "legacy@x.com": in_campaign(company="Old"),
+        "legacy-same@x.com": in_campaign(company="Same"),
+    }
+    ledger = SyncLedger(
+        campaign=campaign,
+        suppressed=frozenset(),
+        compared_fields=lambda: {"company"},
+        source_tag="salesforce-leads/a",
+    )
+    run(
+        ledger,
+        [
+            lead("theirs@x.com", company="Mine"),
+            lead("ours@x.com", company="New"),
+            lead("legacy@x.com", company="New"),
+            lead("legacy-same@x.com", company="Same"),
+        ],
+    )
+    # Two stores holding one person would otherwise overwrite each other on every run; an
+    # untagged lead is claimed by the first store that changes it.
+    assert {u.lead.email: u.changes for u in ledger.updates} == {
+        "ours@x.com": {"company": "New"},
+        "legacy@x.com": {
+            "company": "New",
+            "custom_fields": {SOURCE_TAG_FIELD: "salesforce-leads/a"},
+        },
+    }
