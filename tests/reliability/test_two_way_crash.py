@@ -5,7 +5,7 @@ cleared, PENDING leads opting out, new leads, new leads already opted out), then
 sync in a child process killed after a random delay, and reruns until one completes. Checked
 after every attempt: no lead opted out in the store before it reached the campaign is in it,
 and no email twice. Checked after each completed run: the campaign is exactly the store's
-opted-in leads, with the store's values. COLDSEND_TWOWAY_CRASH_RUNS (default 6) sets the
+opted-in leads, with the store's values. COLDSEND_TWOWAY_CRASH_RUNS (default 3) sets the
 number of killed runs.
 """
 
@@ -23,7 +23,7 @@ from tests.flows._helpers import key_block
 from tests.reliability._world import FIGURES, env_int
 from tests.reliability.test_crash_loop import Pool, _inline
 
-RUNS = env_int("COLDSEND_TWOWAY_CRASH_RUNS", 6)
+RUNS = env_int("COLDSEND_TWOWAY_CRASH_RUNS", 3)
 SEED = env_int("COLDSEND_CRASH_SEED", 20240601)
 
 
