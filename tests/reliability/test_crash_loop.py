@@ -2,9 +2,11 @@
 
 Each flow runs in a child process (`tests.reliability._runner`) against this session's
 sandboxes and Prefect test server. Children are started one ahead and wait, imports done,
-for GO, so the kill delay is measured from the start of the run itself; delays are drawn
-(seeded) uniformly over the measured duration of an undisturbed run, so kills land in every
-phase: start-up, reading and reconciling, uploads and polls, CRM reads and writes. After each
+for GO. Kill points are counted in the run's own API requests, not in seconds: an undisturbed
+run of the same shape is counted first, and each kill comes (seeded) once the sandboxes have
+received a drawn number of this run's requests, so kills land in every phase (reading and
+reconciling, uploads and polls, CRM reads and writes) however slow a busy machine makes the
+run. Some kills come by time within the run's start-up, before its first request. After each
 kill the next child runs (and may itself be killed) until one completes.
 
 Checked after every attempt, killed or not: no lead uploaded that should not be, none twice,
@@ -15,6 +17,7 @@ COLDSEND_CRASH_SEED the seed.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -52,6 +55,16 @@ SEED = env_int("COLDSEND_CRASH_SEED", 20240601)
 RERUN_KILL_CHANCE = 0.2  # a rerun is itself killed this often (at most twice per cycle)
 
 
+@dataclass(frozen=True)
+class Kill:
+    """When to SIGKILL a run: after some seconds (start-up), or once the sandboxes have received
+    `at_request` of its requests (counted by `requests`, the sandboxes' running total)."""
+
+    after_seconds: float | None = None
+    at_request: int | None = None
+    requests: Any = None
+
+
 @dataclass
 class Attempt:
     killed: bool
@@ -81,27 +94,48 @@ class Child:
         line = self.proc.stdout.readline()
         assert line.strip() == "READY", f"child did not start: {line!r} (log: {self._log.name})"
 
-    def go(self, kill_after: float | None, timeout: float = 180.0) -> Attempt:
+    def go(self, kill: Kill | None, timeout: float = 180.0) -> Attempt:
         assert self.proc.stdin is not None
+        base = kill.requests() if kill and kill.requests else 0
         started = time.monotonic()
         self.proc.stdin.write("GO\n")
         self.proc.stdin.flush()
         killed = False
         try:
-            out, _ = self.proc.communicate(
-                timeout=kill_after if kill_after is not None else timeout
-            )
-        except subprocess.TimeoutExpired:
-            os.kill(self.proc.pid, signal.SIGKILL)
-            out, _ = self.proc.communicate()
-            killed = True
+            out = self._wait(kill, base, started + timeout)
+            if out is None:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                out, _ = self.proc.communicate()
+                killed = True
         finally:
             self._log.close()
         seconds = time.monotonic() - started
         result = next((line for line in out.splitlines() if line.startswith("RESULT")), "")
-        if kill_after is None and not result:
+        if kill is None and not result:
             raise AssertionError(f"child ended without a result (log: {self._log.name})")
         return Attempt(killed, self.proc.returncode == 0, seconds, result, started)
+
+    def _wait(self, kill: Kill | None, base: int, deadline: float) -> str | None:
+        """The child's output once it ends, or None when the kill point came first."""
+        if kill is None or kill.after_seconds is not None:
+            wait = deadline - time.monotonic() if kill is None else kill.after_seconds
+            try:
+                return self.proc.communicate(timeout=wait)[0]
+            except subprocess.TimeoutExpired:
+                return None
+        assert kill.requests is not None and kill.at_request is not None
+        while True:
+            try:
+                return self.proc.communicate(timeout=0.02)[0]
+            except subprocess.TimeoutExpired:
+                # communicate() may be called again after a timeout without losing output.
+                if kill.requests() - base >= kill.at_request:
+                    return None
+                if time.monotonic() > deadline:
+                    raise AssertionError(
+                        f"child neither ended nor reached request {kill.at_request} "
+                        f"(log: {self._log.name})"
+                    ) from None
 
     def stop(self) -> None:
         if self.proc.poll() is None:
@@ -128,11 +162,11 @@ class Pool:
         self.started += 1
         return Child(self.spec, self.env, self.tmp / f"child-{self.started}.log")
 
-    def run(self, kill_after: float | None) -> Attempt:
+    def run(self, kill: Kill | None) -> Attempt:
         child, self._next = self._next, None  # type: ignore[assignment]
         child.ready()
         self._next = self._spawn()
-        return child.go(kill_after)
+        return child.go(kill)
 
     def close(self) -> None:
         if self._next is not None:
@@ -173,38 +207,37 @@ def _inline(flow: str, parameters: dict[str, Any]) -> Attempt:
 
 
 class _RequestWatch:
-    """Samples the sandboxes' request counters in a thread; remembers when they first/last moved."""
+    """Samples the sandboxes' request total in a thread; remembers when it first moved."""
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
-        self.first = self.last = 0.0
+        self.base = _total(stack)
+        self.first = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
-    def _total(self) -> int:
-        return int(self.stack.coldsend.stats()["total"]) + int(
-            self.stack.salesforce.stats()["total"]
-        )
-
     def _run(self) -> None:
-        seen = self._total()
         while not self._stop.is_set():
             try:
-                now = self._total()
+                now = _total(self.stack)
             except OSError:  # the sandboxes went away: the test is failing anyway
                 return
-            if now != seen:
-                seen = now
-                self.last = time.monotonic()
-                self.first = self.first or self.last
+            if now != self.base:
+                self.first = time.monotonic()
+                return
             time.sleep(0.03)
 
-    def stop(self) -> tuple[float, float]:
+    def stop(self) -> tuple[float, int]:
+        """When the run's first request came, and how many requests it made."""
         self._stop.set()
         self._thread.join(5)
         assert self.first, "the calibration run made no API request"
-        return self.first, self.last
+        return self.first, _total(self.stack) - self.base
+
+
+def _total(stack: Stack) -> int:
+    return int(stack.coldsend.stats()["total"]) + int(stack.salesforce.stats()["total"])
 
 
 def _watch_requests(stack: Stack) -> _RequestWatch:
@@ -229,21 +262,23 @@ def _loop(
 ) -> dict[str, Any]:
     rng = random.Random(f"{SEED}:{flow}")
     # An undisturbed run of the same shape, watched from the sandboxes, gives the span to spread
-    # kill points over: from GO to its first API request (start-up), and from there to its last
-    # (the work). Most kills land in the work; some in start-up.
+    # kill points over: the time from GO to its first API request (start-up), and how many
+    # requests it made (the work). Most kills land in the work, counted in requests so that a
+    # slow machine stretches the run without moving the kill points out of it; some in start-up.
     state = before_cycle(0)
     active = _watch_requests(stack)
     calibration = pool.run(None)
-    first, last = active.stop()
-    go = calibration.started
+    first, made = active.stop()
     assert calibration.completed, calibration.result
     check_exact(state)
-    startup, work_end = first - go, last - go + 0.1
+    startup = first - calibration.started
+    requests = functools.partial(_total, stack)
 
-    def kill_delay() -> float:
-        if rng.random() < 0.15:
-            return rng.uniform(0.0, startup)
-        return rng.uniform(startup, work_end)
+    def kill_point() -> Kill:
+        if rng.random() < 0.15 or made < 2:
+            return Kill(after_seconds=rng.uniform(0.0, startup))
+        # After request k of the run (1 <= k < all): the last one would let it finish.
+        return Kill(at_request=rng.randint(1, made - 1), requests=requests)
 
     phases: Counter[str] = Counter()
     kills = 0
@@ -262,7 +297,7 @@ def _loop(
             kill = first or (rerun_kills < 2 and rng.random() < RERUN_KILL_CHANCE)
             cs0, sf0 = _counts(stack)
             if kill:
-                attempt = pool.run(kill_delay())
+                attempt = pool.run(kill_point())
                 child_runs += 1
             else:
                 # The run that is left alone runs in this process: same code, same server,
@@ -291,7 +326,7 @@ def _loop(
         "child_runs": child_runs,
         "kill_phases": dict(phases),
         "calibration_run_s": round(calibration.seconds, 2),
-        "kill_window_s": [round(startup, 2), round(work_end, 2)],
+        "kill_window": {"startup_s": round(startup, 2), "requests": made},
         "finished_before_kill": finished_early,
         "completed_run_s_median": round(sorted(durations)[len(durations) // 2], 2),
     }

@@ -242,7 +242,9 @@ def test_hundred_thousand_records_seed_and_query_quickly(
     assert len(ids) == 100_000
     assert count.json()["totalSize"] == 1
     assert [r["Id"] for r in since.json()["records"]] == ids[:3]
-    assert time.perf_counter() - started < 15
+    # A guard against a hang or a quadratic seed, not a speed target (bench/ measures speed):
+    # a few seconds on an idle machine.
+    assert time.perf_counter() - started < 120
 
 
 def test_bulk_upsert_by_email_updates_matches_and_inserts_the_rest(
