@@ -17,7 +17,7 @@ from connectors._tabular import (
 from connectors.activities import Activity, ActivityResult, LoggedActivity
 from connectors.leads import MappingError, normalize_email
 from connectors.sheets.pages import RowPages
-from connectors.sheets.sink import _UNPLACED, SheetsStatusSink, _blocks, _Plan
+from connectors.sheets.sink import _UNPLACED, SheetsStatusSink, _Plan
 
 __all__ = ["SheetsReplySink"]
 
@@ -34,7 +34,6 @@ class SheetsReplySink(SheetsStatusSink):
 
     Args:
         reply_columns: The two column names (missing ones are added to the header).
-        store_ids: The store has a key column; see `CsvReplySink`.
         store_ids: The store has a key column; see `CsvReplySink`.
         **kwargs: As for `SheetsStatusSink` (client, spreadsheet_id, worksheet, match_by, ...).
     """
@@ -141,21 +140,6 @@ class SheetsReplySink(SheetsStatusSink):
                 result.no_record.append(reply)
         if not changes:
             return
-        positions: list[int] = []
-        header_cells: list[str | None] = []
-        next_free = width
-        for name, col in zip(names, placed, strict=True):
-            if col >= _UNPLACED:
-                header_cells.append(name)
-                col, next_free = next_free, next_free + 1
-            else:
-                header_cells.append(None)
-            positions.append(col)
-        if next_free > width:
-            changes[h] = tuple(header_cells)
-        if reader.info is not None:
-            self._sheet_id = reader.info.sheet_id
-        grid = reader.grid
-        if grid is not None and next_free > grid[1]:
-            self._grow_columns(next_free - grid[1])
-        self._send(title, _blocks(changes, positions))
+        self._place_and_send(
+            title, changes, names=names, placed=placed, width=width, header=h, reader=reader
+        )

@@ -264,6 +264,26 @@ class SheetsStatusSink:
         if not changes:
             # Only headers would change: nothing worth a write (they are added with data).
             return
+        self._place_and_send(
+            title, changes, names=names, placed=placed, width=width, header=h, reader=reader
+        )
+
+    def _place_and_send(
+        self,
+        title: str,
+        changes: dict[int, _Plan],
+        *,
+        names: Sequence[str],
+        placed: Sequence[int],
+        width: int,
+        header: int,
+        reader: RowPages,
+    ) -> None:
+        """Put the columns not in the header right of the widest row, then send every change.
+
+        `placed` holds each of `names`' column, or ``_UNPLACED + slot`` for a missing one; the
+        header cells of missing columns go in with the data (row index `header`).
+        """
         positions: list[int] = []
         header_cells: list[str | None] = []
         next_free = width
@@ -275,7 +295,7 @@ class SheetsStatusSink:
                 header_cells.append(None)
             positions.append(col)
         if next_free > width:
-            changes[h] = tuple(header_cells)
+            changes[header] = tuple(header_cells)
         if reader.info is not None:
             self._sheet_id = reader.info.sheet_id
         grid = reader.grid
