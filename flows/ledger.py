@@ -304,6 +304,8 @@ class SyncLedger:
         one already in the campaign is compared and updated when its mapped fields changed;
         one unsubscribed or bounced in another campaign is suppressed; the rest are uploaded.
         """
+        # Locals instead of attribute reads in the per-lead loop: part of what holds up the
+        # bench figure "client CPU <= 15 us/lead (marginal) for sync" (python -m bench).
         campaign = self.campaign
         suppressed = self.suppressed_emails
         seen = self._seen
