@@ -21,7 +21,7 @@ from flows.scopes import FLOW_SCOPES
 from tests._stack import Stack
 from tests.flows._helpers import key_block
 from tests.reliability._world import FIGURES, env_int
-from tests.reliability.test_crash_loop import Pool, _inline
+from tests.reliability.test_crash_loop import Kill, Pool, _inline
 
 RUNS = env_int("COLDSEND_TWOWAY_CRASH_RUNS", 3)
 SEED = env_int("COLDSEND_CRASH_SEED", 20240601)
@@ -85,7 +85,7 @@ def test_two_way_sync_killed_during_updates_and_deletes_converges(
             killed_once = False
             while True:
                 if not killed_once or rng.random() < 0.2:
-                    attempt = pool.run(rng.uniform(0.2, window))
+                    attempt = pool.run(Kill(after_seconds=rng.uniform(0.2, window)))
                 else:
                     attempt = _inline("sync", parameters)
                 attempts += 1

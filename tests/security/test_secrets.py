@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from prefect import get_client
 from prefect.client.schemas.objects import State
+from prefect.client.schemas.sorting import ArtifactSort, FlowRunSort, TaskRunSort
 from prefect.events.filters import EventFilter, EventOccurredFilter
 from prefect.events.worker import EventsWorker
 from pydantic import SecretStr
@@ -339,15 +340,20 @@ def test_no_secret_reaches_logs_artifacts_events_errors_reprs_or_urls(
     surfaces["stdout/stderr"] = out.out + out.err
     surfaces["exceptions"] = "\n".join(_exception_text(e) for e in errors)
     EventsWorker.drain_all(timeout=20)
+    # The session's test server holds every earlier test's runs too: read the newest ones
+    # (the default order is by random id), which are this test's.
     with get_client(sync_client=True) as client:
         surfaces["artifacts"] = "\n".join(
-            a.model_dump_json() for a in client.read_artifacts(limit=200)
+            a.model_dump_json()
+            for a in client.read_artifacts(limit=200, sort=ArtifactSort.CREATED_DESC)
         )
         surfaces["flow runs"] = "\n".join(
-            r.model_dump_json() for r in client.read_flow_runs(limit=200)
+            r.model_dump_json()
+            for r in client.read_flow_runs(limit=200, sort=FlowRunSort.EXPECTED_START_TIME_DESC)
         )
         surfaces["task runs"] = "\n".join(
-            r.model_dump_json() for r in client.read_task_runs(limit=200)
+            r.model_dump_json()
+            for r in client.read_task_runs(limit=200, sort=TaskRunSort.EXPECTED_START_TIME_DESC)
         )
         page = client.read_events(
             filter=EventFilter(occurred=EventOccurredFilter(since=_utc(started - 5))), limit=50
