@@ -9,6 +9,7 @@ exactly those calls against a Prefect server and load the result the way the flo
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -69,9 +70,26 @@ OURS = [
 ]
 
 
+class _RetryBusy(httpx.HTTPTransport):
+    """Sends a request again when the test server answers 503 (its SQLite database busy under
+    a loaded machine), as a person would press Save again; any other answer is kept."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for attempt in range(5):
+            response = super().handle_request(request)
+            if response.status_code != 503 or attempt == 4:
+                return response
+            response.read()
+            response.close()
+            time.sleep(1 + attempt)
+        raise AssertionError("unreachable")
+
+
 @pytest.fixture
 def api(prefect_server: None) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=str(PREFECT_API_URL.value()), timeout=30) as client:
+    with httpx.Client(
+        base_url=str(PREFECT_API_URL.value()), timeout=30, transport=_RetryBusy()
+    ) as client:
         yield client
 
 
