@@ -611,14 +611,7 @@ class Definitions:
         from blocks import SalesforceCredentials, SalesforceLeads
 
         credentials = _load_block(SalesforceCredentials, sf.credentials, sync, "source.salesforce")
-        wb = sync.write_back
-        fields = {
-            "status_field": wb.status,
-            "opened_field": wb.opened,
-            "replied_field": wb.replied,
-            "unsubscribed_field": wb.unsubscribed,
-            "bounced_field": wb.bounced,
-        }
+        fields = _write_back_targets(sync, "field")
         return SalesforceLeads(
             credentials=credentials,
             object_name=sf.object,
@@ -627,21 +620,14 @@ class Definitions:
             match_by="email" if sync.match_by == "email" else "id",
             opt_out_field=sync.opt_outs.column,
             ignore_store_opt_outs=sync.opt_outs.ignore_store_opt_outs,
-            **{k: v for k, v in fields.items() if v},
+            **fields,
         )
 
     def _hubspot_store(self, sync: SyncDefinition, hs: HubSpotSource) -> LeadStore:
         from blocks import HubSpotContacts, HubSpotCredentials
 
         credentials = _load_block(HubSpotCredentials, hs.credentials, sync, "source.hubspot")
-        wb = sync.write_back
-        properties = {
-            "status_property": wb.status,
-            "opened_property": wb.opened,
-            "replied_property": wb.replied,
-            "unsubscribed_property": wb.unsubscribed,
-            "bounced_property": wb.bounced,
-        }
+        properties = _write_back_targets(sync, "property")
         return HubSpotContacts(
             credentials=credentials,
             mapping=sync.mapping,
@@ -650,7 +636,7 @@ class Definitions:
             match_by="email" if sync.match_by == "email" else "id",
             opt_out_property=sync.opt_outs.column,
             ignore_store_opt_outs=sync.opt_outs.ignore_store_opt_outs,
-            **{k: v for k, v in properties.items() if v},
+            **properties,
         )
 
 
@@ -666,3 +652,17 @@ def _load_block(cls: Any, name: str, sync: SyncDefinition, field: str) -> Any:
                 f"({bare!r}))"
             ]
         ) from None
+
+
+def _write_back_targets(sync: SyncDefinition, kind: str) -> dict[str, str]:
+    """The write-back names a sync sets, as CRM store settings (``status_field``,
+    ``opened_property``, ...); unset ones keep the store's defaults."""
+    wb = sync.write_back
+    names = {
+        "status": wb.status,
+        "opened": wb.opened,
+        "replied": wb.replied,
+        "unsubscribed": wb.unsubscribed,
+        "bounced": wb.bounced,
+    }
+    return {f"{name}_{kind}": value for name, value in names.items() if value}

@@ -321,26 +321,26 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
 
     def status_sink(self) -> SheetsStatusSink:
         return SheetsStatusSink(
-            self.credentials.get_client(),
-            spreadsheet_id=self.spreadsheet_id,
-            worksheet=self.worksheet,
-            match_by=self.match_by,
-            mapping=self.mapping,
-            match_value=self._match_value(),
-            columns=self._columns(),
+            self.credentials.get_client(), **self._sink_location(), columns=self._columns()
         )
 
     def activity_sink(self) -> SheetsReplySink:
         return SheetsReplySink(
             self.credentials.get_client(),
-            spreadsheet_id=self.spreadsheet_id,
-            worksheet=self.worksheet,
-            match_by=self.match_by,
-            mapping=self.mapping,
-            match_value=self._match_value(),
+            **self._sink_location(),
             reply_columns=self._reply_columns(),
             store_ids=self.key_column is not None,
         )
+
+    def _sink_location(self) -> dict[str, Any]:
+        """Where both sinks write and how they find a lead's row: one place for the two."""
+        return {
+            "spreadsheet_id": self.spreadsheet_id,
+            "worksheet": self.worksheet,
+            "match_by": self.match_by,
+            "mapping": self.mapping,
+            "match_value": self._match_value(),
+        }
 
     def describe(self) -> str:
         return f"Google Sheet {self.spreadsheet_id} / {self.worksheet!r}"
