@@ -85,6 +85,13 @@ def _parser() -> argparse.ArgumentParser:
     deploy.add_argument(
         "--pool", default=None, help="work pool (default: the file's work_pool, coldsend-process)"
     )
+    deploy.add_argument(
+        "--heartbeat-seconds",
+        default=None,
+        metavar="N",
+        help="the workers' PREFECT_FLOWS_HEARTBEAT_FREQUENCY, for crash detection (default: "
+        "this shell's, Prefect's 180 when unset)",
+    )
 
     demo = sub.add_parser(
         "demo", help="run the whole pipeline against local sandboxes (no account needed)"

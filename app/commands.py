@@ -190,6 +190,7 @@ def deploy(args: argparse.Namespace) -> int:
     _require_pool(pool)
     planned = [(sync, deployments_for(definitions, sync, save_inline=True)) for sync in chosen]
     _ensure_api_budgets({definitions.coldsend(sync) for sync in chosen})
+    _ensure_crash_detection(args.heartbeat_seconds)
     for sync, deployments in planned:
         for deployment in deployments:
             deployment_id = deployment.apply(work_pool_name=pool)
@@ -214,6 +215,17 @@ def _ensure_api_budgets(coldsend_blocks: set[str | None]) -> None:
             print(f"no shared API budget created: {exc}", file=sys.stderr)
         else:
             print(f"shared API budget: {', '.join(names)}")
+
+
+def _ensure_crash_detection(heartbeat_seconds: str | None) -> None:
+    """Create the automations that crash the runs of a dead worker (flows/crash_detection.py)."""
+    from flows.crash_detection import ensure_crash_detection
+
+    try:
+        names = ensure_crash_detection(heartbeat_seconds)
+    except ValueError as exc:
+        raise DefinitionsError([f"--heartbeat-seconds: {exc}"]) from None
+    print(f"crash detection: {', '.join(names)}")
 
 
 def _require_pool(pool: str) -> None:

@@ -130,6 +130,10 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
         for budget in coldsend_budgets(stack.api_key):
             limit = client.read_global_concurrency_limit_by_name(budget.name)
             assert limit.limit == budget.capacity
+    # ... and so do the automations that crash the runs of a dead worker: three heartbeat
+    # intervals of Prefect's default 180 s, as this shell sets no heartbeat frequency.
+    assert "crash detection: prefect-coldsend: crash zombie flow runs" in done.stdout
+    assert _crash_windows() == {"zombie": 540.0, "never started": 600.0}
     found = _deployments(stack)
     assert set(found) == {
         f"sync-leads-to-campaign/{name}",
@@ -151,10 +155,27 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
     assert back.schedules[0].schedule.interval.total_seconds() == 7200  # type: ignore[union-attr]
     launch = found[f"launch-campaign-when-ready/{name}"]
     assert launch.parameters["campaign_id"] == campaign_id
-    # Deploying again updates the same deployments.
-    again = cli("deploy", str(path))
+    # Deploying again updates the same deployments and automations (workers beating every 30 s).
+    again = cli("deploy", str(path), "--heartbeat-seconds", "30")
     assert again.returncode == 0, again.stderr
     assert set(_deployments(stack)) == set(found)
+    assert _crash_windows() == {"zombie": 90.0, "never started": 600.0}
+    # A heartbeat Prefect would refuse is named with the option to fix.
+    wrong = cli("deploy", str(path), "--heartbeat-seconds", "5")
+    assert wrong.returncode == 1
+    assert "--heartbeat-seconds: heartbeat_seconds must be at least 30" in wrong.stderr
+
+
+def _crash_windows() -> dict[str, float]:
+    """Each crash-detection automation's window in seconds, failing if one name is doubled."""
+    short = {
+        "prefect-coldsend: crash zombie flow runs": "zombie",
+        "prefect-coldsend: crash flow runs that never started": "never started",
+    }
+    with get_client(sync_client=True) as client:
+        found = [a for a in client.read_automations() if a.name in short]
+    assert len(found) == len({a.name for a in found}), [a.name for a in found]
+    return {short[a.name]: a.trigger.within.total_seconds() for a in found}  # type: ignore[union-attr]
 
 
 def _deployments(stack: Stack) -> dict[str, object]:

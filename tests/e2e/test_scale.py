@@ -12,9 +12,10 @@ shared API budget (global concurrency limits); the sandboxes run at ColdSend's r
 
 The twelve syncs run at once. As soon as a worker is running flow runs, it is SIGKILLed with
 everything it started, as if its machine died. Flow runs emit heartbeats
-(PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30) and the zombie automation from Prefect's documentation
-marks the silent ones Crashed (a second one does the same for runs the dead worker had
-claimed but not started); the crashed syncs are run again, like an operator or the next
+(PREFECT_FLOWS_HEARTBEAT_FREQUENCY=30) and the deploy's crash-detection step
+(flows/crash_detection.py: Prefect's documented zombie automation) marks the silent ones
+Crashed (a second automation does the same for runs the dead worker had claimed but not
+started); the crashed syncs are run again, like an operator or the next
 schedule would. Expected: every campaign holds exactly its store's valid leads and is
 launched, no sandbox answered 429, no "database is locked" anywhere.
 
@@ -35,10 +36,6 @@ from typing import Any
 
 import pytest
 import yaml
-from prefect.automations import Automation
-from prefect.events.actions import ChangeFlowRunState
-from prefect.events.schemas.automations import EventTrigger, Posture
-from prefect.events.schemas.events import ResourceSpecification
 
 from blocks import (
     ColdSendCredentials,
@@ -66,10 +63,8 @@ POOL = "coldsend-scale"
 SYNC_FLOW = "sync-leads-to-campaign"
 LAUNCH = ("launch-campaign-when-ready", "launch-on-sync")
 HEARTBEAT_SECONDS = 30  # Prefect's minimum
-# A run is marked Crashed this long after its last heartbeat (three missed beats).
-ZOMBIE_AFTER = timedelta(seconds=3 * HEARTBEAT_SECONDS)
 # A run claimed by a worker that died before starting it (README: 10 minutes in production).
-STUCK_PENDING = timedelta(seconds=240)
+NEVER_STARTED = timedelta(seconds=240)
 # Each flow run starts a fresh Python with Prefect imported: 5 to 15 s apiece on a busy box.
 RUN_TIMEOUT = 420.0
 VARIANT = {
@@ -88,60 +83,6 @@ def postgres() -> Iterator[ThrowawayPostgres]:
         yield server
     finally:
         server.stop()
-
-
-def _zombie_automations() -> list[Automation]:
-    """Prefect's documented zombie automation, and the same for runs stuck before starting.
-
-    1. A running flow run whose heartbeats stop for three beats is marked Crashed (Prefect's
-       "detect zombie flows" guide).
-    2. A run killed before its first heartbeat (claimed by a worker that died, or killed
-       between Running and that first beat) has no heartbeat to miss: Crashed when no
-       heartbeat or end follows its Pending within STUCK_PENDING. Starting a flow-run
-       process (Python, Prefect, the pull step) takes over a minute on a loaded 2-core
-       machine, so this window is much longer than the heartbeat one.
-    """
-    ended = {
-        "prefect.flow-run.Completed",
-        "prefect.flow-run.Failed",
-        "prefect.flow-run.Cancelled",
-        "prefect.flow-run.Crashed",
-    }
-
-    def crash_after(name: str, after: str, expect: set[str], within: timedelta) -> Automation:
-        return Automation(
-            name=name,
-            trigger=EventTrigger(
-                after={after},
-                expect=expect,
-                match=ResourceSpecification({"prefect.resource.id": ["prefect.flow-run.*"]}),
-                for_each={"prefect.resource.id"},
-                posture=Posture.Proactive,
-                threshold=1,
-                within=within,
-            ),
-            actions=[
-                ChangeFlowRunState(
-                    state="CRASHED",  # type: ignore[arg-type]
-                    message=f"{name}: its worker or machine died.",
-                )
-            ],
-        )
-
-    return [
-        crash_after(
-            "Crash zombie flow runs",
-            "prefect.flow-run.heartbeat",
-            {"prefect.flow-run.heartbeat", *ended},
-            ZOMBIE_AFTER,
-        ),
-        crash_after(
-            "Crash flow runs that never started",
-            "prefect.flow-run.Pending",
-            {"prefect.flow-run.heartbeat", *ended},
-            STUCK_PENDING,
-        ),
-    ]
 
 
 def _scale_prefect_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
@@ -165,8 +106,18 @@ def _scale_prefect_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
     config["deployments"] = deployments
     config.pop("definitions", None)
     # Each generated deployment names its own campaign and store: of the build steps keep the
-    # one creating the key's shared budget (not the check of COLDSEND_CAMPAIGN_ID & co.).
-    config["build"] = [s for s in config["build"] if "flows.budgets.create_api_budgets" in s]
+    # ones creating the key's shared budget and crash detection (not the check of
+    # COLDSEND_CAMPAIGN_ID & co.); runs killed before their first heartbeat are crashed after
+    # NEVER_STARTED here, not the shipped 10 minutes.
+    build = []
+    for step in config["build"]:
+        if "flows.crash_detection.create_crash_detection" in step:
+            step["flows.crash_detection.create_crash_detection"]["never_started_minutes"] = (
+                NEVER_STARTED.total_seconds() / 60
+            )
+        if "app.steps.require_values" not in step:
+            build.append(step)
+    config["build"] = build
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -267,8 +218,6 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
             ColdSendCredentials(api_key=api_key, base_url=coldsend_sandbox.base_url).save("scale")
             for name, block in stores:
                 block.save(name.split("/", 1)[1])  # type: ignore[attr-defined]
-            for automation in _zombie_automations():
-                automation.create()
         prefect.cli("work-pool", "create", POOL, "--type", "process")
         syncs = [(f"sync-{i}", cid, by_campaign[cid]) for i, cid in enumerate(campaigns)]
         spec = _scale_prefect_yaml(tmp_path / "prefect.yaml", syncs)
@@ -285,6 +234,12 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
         for dep in deployments.values():
             assert [s["schedule"]["interval"] for s in dep["schedules"]] == [900.0]
             assert dep["global_concurrency_limit"]["limit"] == 1
+        # ... and the crash-detection automations, for the workers' 30 s heartbeat.
+        automations = {a["name"]: a for a in prefect.post("/automations/filter", {})}
+        zombie = automations["prefect-coldsend: crash zombie flow runs"]
+        assert zombie["trigger"]["within"] == 3 * HEARTBEAT_SECONDS
+        never = automations["prefect-coldsend: crash flow runs that never started"]
+        assert never["trigger"]["within"] == NEVER_STARTED.total_seconds()
         launch_dep = prefect.deployment(*LAUNCH)
         assert launch_dep["work_pool_name"] == POOL
         # The deploy's build step created the key's shared budget.
@@ -346,7 +301,7 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
         wave = prefect.wait_for(
             "every flow run to end (killed ones marked Crashed by the zombie automation)",
             all_ended,
-            timeout=RUN_TIMEOUT + STUCK_PENDING.seconds * 2,
+            timeout=RUN_TIMEOUT + NEVER_STARTED.seconds * 2,
             detail=states,
         )
         crashed = [r for r in wave if r["state_type"] == "CRASHED"]
