@@ -13,7 +13,8 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -522,6 +523,32 @@ def _dispatch(args: argparse.Namespace, prefect_home: str | None) -> int:
     return 0
 
 
+@contextmanager
+def _heartbeats_only_where_watched(command: str) -> Iterator[None]:
+    """Runs made here on Prefect's embedded server go without flow-run heartbeats.
+
+    Heartbeats only serve crash detection on a server that outlives the process (the deploy's
+    automations, flows/crash_detection.py); the embedded server ends with this process, so
+    nothing watches them. And Prefect 3.8 joins each run's heartbeat thread, which sleeps in
+    1-second steps, when the run ends: up to 1 s per flow run and sub-flow (bench/SCALE.md).
+    Runs against a real server (PREFECT_API_URL) keep Prefect's setting.
+    """
+    if command not in ONE_SHOT_COMMANDS:
+        yield
+        return
+    from prefect.settings import (
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    if get_current_settings().api.url:
+        yield
+        return
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
+
+
 def describe_error(exc: BaseException) -> str:
     """The one line printed for `exc`: its message, on one line, with the fix when known."""
     text = " ".join(str(exc).split()) or type(exc).__name__
@@ -546,7 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     prefect_home = _prepare_environment(args)
     try:
-        return _dispatch(args, prefect_home)
+        with _heartbeats_only_where_watched(args.command):
+            return _dispatch(args, prefect_home)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

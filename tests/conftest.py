@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
@@ -28,6 +29,21 @@ pytest_plugins = [
     "sandbox.sheets.fixtures",
     "tests._stack",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _no_heartbeats_in_process() -> Iterator[None]:
+    """Flow runs made in this process go without heartbeats, as the CLI's on the embedded server.
+
+    Nothing watches them here (crash detection is tested with real workers, which get
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY from their environment), and Prefect 3.8 joins each
+    run's heartbeat thread at its end: up to 1 s per flow run and sub-flow, over the suite
+    minutes of waiting.
+    """
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        yield
 
 
 LOGO_FILE = Path(__file__).resolve().parent.parent / "blocks" / "logo.png"

@@ -16,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from prefect.settings import PREFECT_API_URL
 
@@ -295,3 +296,33 @@ def test_validate_names_the_sync_the_field_and_the_fix(tmp_path: Path) -> None:
     done = cli("validate", str(path))
     assert done.returncode == 0, done.stderr
     assert "ok  web: CSV leads.csv -> campaign abc" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "api_url", "heartbeats"),
+    [
+        ("sync", None, False),  # the embedded server ends with the process: nothing watches
+        ("demo", None, False),
+        ("sync", "http://127.0.0.1:4200/api", True),  # a real server's automations do
+        ("deploy", None, True),  # not a run: Prefect's setting stands
+    ],
+)
+def test_runs_on_the_embedded_server_go_without_heartbeats(
+    command: str, api_url: str | None, heartbeats: bool
+) -> None:
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+        get_current_settings,
+        temporary_settings,
+    )
+
+    from app.cli import _heartbeats_only_where_watched
+
+    with (
+        temporary_settings(
+            updates={PREFECT_API_URL: api_url, PREFECT_FLOWS_HEARTBEAT_FREQUENCY: 30}
+        ),
+        _heartbeats_only_where_watched(command),
+    ):
+        assert get_current_settings().flows.heartbeat_frequency == (30 if heartbeats else None)
