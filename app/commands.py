@@ -6,9 +6,12 @@ import argparse
 import csv
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from app.definitions import Definitions, DefinitionsError, SyncDefinition, load_definitions
+
+if TYPE_CHECKING:
+    from blocks.leads import LeadStore
 
 __all__ = ["deploy", "plan", "run", "validate"]
 
@@ -189,7 +192,10 @@ def deploy(args: argparse.Namespace) -> int:
     pool = args.pool or definitions.parsed.work_pool.name
     _require_pool(pool)
     planned = [(sync, deployments_for(definitions, sync, save_inline=True)) for sync in chosen]
-    _ensure_api_budgets({definitions.coldsend(sync) for sync in chosen})
+    _ensure_api_budgets(
+        {definitions.coldsend(sync) for sync in chosen},
+        [definitions.lead_store(sync) for sync in chosen],
+    )
     _ensure_crash_detection(args.heartbeat_seconds)
     for sync, deployments in planned:
         for deployment in deployments:
@@ -199,14 +205,17 @@ def deploy(args: argparse.Namespace) -> int:
     return 0
 
 
-def _ensure_api_budgets(coldsend_blocks: set[str | None]) -> None:
-    """Create each ColdSend key's shared API budget (flows/budgets.py), before any run starts.
+def _ensure_api_budgets(
+    coldsend_blocks: set[str | None], lead_stores: list[str | LeadStore]
+) -> None:
+    """Create the shared API budgets (flows/budgets.py) of each ColdSend key and of each lead
+    store's account (Google user, HubSpot app, Salesforce org), before any run starts.
 
     Credentials that cannot be loaded here are reported, not fatal: the runs will say the
     same, and without the budget each run is paced by its own client alone.
     """
     from flows._common import ConfigurationError
-    from flows.budgets import ensure_budgets_for
+    from flows.budgets import ensure_budgets_for, ensure_store_budgets
 
     for block in sorted(coldsend_blocks, key=lambda name: name or ""):
         try:
@@ -215,6 +224,14 @@ def _ensure_api_budgets(coldsend_blocks: set[str | None]) -> None:
             print(f"no shared API budget created: {exc}", file=sys.stderr)
         else:
             print(f"shared API budget: {', '.join(names)}")
+    for store in lead_stores:
+        try:
+            names = ensure_store_budgets([store])
+        except ConfigurationError as exc:
+            print(f"no shared API budget created: {exc}", file=sys.stderr)
+        else:
+            if names:
+                print(f"shared API budget: {', '.join(names)}")
 
 
 def _ensure_crash_detection(heartbeat_seconds: str | None) -> None:

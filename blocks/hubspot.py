@@ -8,6 +8,7 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr
 
 from blocks._logo import LOGO_URL
+from blocks.budgets import ApiBudget, hubspot_budgets
 from blocks.leads import LeadStore
 from connectors.hubspot import (
     DEFAULT_BASE_URL,
@@ -20,6 +21,7 @@ from connectors.hubspot import (
 )
 from connectors.hubspot.activities import DEFAULT_KEY_PROPERTY, HubSpotActivitySink
 from connectors.leads import FieldMapping
+from connectors.shared_budget import SharedBudget
 
 __all__ = ["HubSpotContacts", "HubSpotCredentials"]
 
@@ -75,16 +77,31 @@ class HubSpotCredentials(Block):
         default=5, ge=1, le=50, description="CRM search requests per second (HubSpot allows 5)."
     )
 
-    def get_client(self) -> HubSpotConnection:
-        """Build a new `HubSpotConnection` (the official client, paced to this account's limits)."""
+    def get_client(self, shared_budget: SharedBudget | None = None) -> HubSpotConnection:
+        """Build a new `HubSpotConnection` (the official client, paced to this account's limits).
+
+        Args:
+            shared_budget: Also pace every request by this budget shared with other
+                processes (the flows pass the app's `api_budgets` on the Prefect server).
+        """
         return HubSpotConnection(
             access_token=self.access_token,
             base_url=self.base_url,
-            limits=HubSpotLimits(
-                per_ten_seconds=self.requests_per_ten_seconds,
-                searches_per_second=self.searches_per_second,
-            ),
+            limits=self.limits(),
+            shared_budget=shared_budget,
         )
+
+    def limits(self) -> HubSpotLimits:
+        """The account's plan limits, as set on this block."""
+        return HubSpotLimits(
+            per_ten_seconds=self.requests_per_ten_seconds,
+            searches_per_second=self.searches_per_second,
+        )
+
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        """The app's shared request budgets (Prefect global concurrency limits named by a
+        digest of the token): its 10-second bucket and its searches a second."""
+        return hubspot_budgets(self.access_token.get_secret_value(), self.limits())
 
 
 class HubSpotContacts(LeadStore):
@@ -186,9 +203,9 @@ class HubSpotContacts(LeadStore):
         extra = (self.opt_out_property,) if self.opt_out_property else ()
         return tuple(dict.fromkeys((*DEFAULT_OPT_OUT_PROPERTIES, *extra)))
 
-    def lead_source(self) -> HubSpotContactSource:
+    def lead_source(self, budget: SharedBudget | None = None) -> HubSpotContactSource:
         return HubSpotContactSource(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             mapping=self.mapping,
             filters=[tuple(f) for f in self.filters],
             list_id=self.list_id,
@@ -196,9 +213,9 @@ class HubSpotContacts(LeadStore):
             non_marketing_opted_out=self.non_marketing_opted_out and not self.ignore_store_opt_outs,
         )
 
-    def status_sink(self) -> HubSpotStatusSink:
+    def status_sink(self, budget: SharedBudget | None = None) -> HubSpotStatusSink:
         return HubSpotStatusSink(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             match_by=self.match_by,
             create_properties=self.create_status_properties,
             properties=StatusProperties(
@@ -210,12 +227,15 @@ class HubSpotContacts(LeadStore):
             ),
         )
 
-    def activity_sink(self) -> HubSpotActivitySink:
+    def activity_sink(self, budget: SharedBudget | None = None) -> HubSpotActivitySink:
         return HubSpotActivitySink(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             match_by=self.match_by,
             key_property=self.reply_key_property,
         )
+
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        return self.credentials.api_budgets()
 
     def written_columns(self) -> list[str]:
         """The status properties the write-back fills."""

@@ -15,6 +15,7 @@ from pydantic import Field
 
 from blocks._logo import LOGO_URL
 from blocks._nested import SavesInnerBlocks
+from blocks.budgets import ApiBudget
 from blocks.salesforce import SalesforceCredentials
 from blocks.sheets import GoogleSheetsCredentials
 from connectors._tabular import ReplyColumns
@@ -25,6 +26,7 @@ from connectors.leads import OPT_OUT_COLUMN_NAMES, FieldMapping, LeadSource, Sta
 from connectors.salesforce import SalesforceLeadSource, SalesforceStatusSink, StatusFields
 from connectors.salesforce.activities import DEFAULT_KEY_FIELD, SalesforceActivitySink
 from connectors.salesforce.source import DEFAULT_OPT_OUT_FIELDS
+from connectors.shared_budget import SharedBudget
 from connectors.sheets import SheetsLeadSource, SheetsStatusSink, StatusColumns
 from connectors.sheets.replies import SheetsReplySink
 
@@ -48,14 +50,23 @@ class LeadStore(SavesInnerBlocks, ABC):
     )
 
     @abstractmethod
-    def lead_source(self) -> LeadSource:
-        """A new lead source reading this store."""
+    def lead_source(self, budget: SharedBudget | None = None) -> LeadSource:
+        """A new lead source reading this store.
+
+        Args:
+            budget: Spend every request from this budget shared with other processes (the
+                flows pass one built from `api_budgets`); None paces by the client alone.
+        """
 
     @abstractmethod
-    def status_sink(self) -> StatusSink:
-        """A new status sink writing to this store."""
+    def status_sink(self, budget: SharedBudget | None = None) -> StatusSink:
+        """A new status sink writing to this store (`budget` as for `lead_source`)."""
 
-    def activity_sink(self) -> ActivitySink:
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        """The shared request budgets of the account behind this store (none for a file)."""
+        return ()
+
+    def activity_sink(self, budget: SharedBudget | None = None) -> ActivitySink:
         """A new sink logging campaign replies on this store's records (exactly once).
 
         Raises:
@@ -162,9 +173,12 @@ class SalesforceLeads(LeadStore):
         ),
     )
 
-    def lead_source(self) -> SalesforceLeadSource:
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        return self.credentials.api_budgets()
+
+    def lead_source(self, budget: SharedBudget | None = None) -> SalesforceLeadSource:
         return SalesforceLeadSource(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             object_name=self.object_name,
             mapping=self.mapping,
             filters=[tuple(f) for f in self.filters],
@@ -179,9 +193,9 @@ class SalesforceLeads(LeadStore):
         extra = (self.opt_out_field,) if self.opt_out_field else ()
         return tuple(dict.fromkeys((*DEFAULT_OPT_OUT_FIELDS, *extra)))
 
-    def status_sink(self) -> SalesforceStatusSink:
+    def status_sink(self, budget: SharedBudget | None = None) -> SalesforceStatusSink:
         return SalesforceStatusSink(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             object_name=self.object_name,
             match_by=self.match_by,
             scope=[tuple(f) for f in self.filters],
@@ -194,9 +208,9 @@ class SalesforceLeads(LeadStore):
             ),
         )
 
-    def activity_sink(self) -> SalesforceActivitySink:
+    def activity_sink(self, budget: SharedBudget | None = None) -> SalesforceActivitySink:
         return SalesforceActivitySink(
-            self.credentials.get_client(),
+            self.credentials.get_client(budget),
             object_name=self.object_name,
             match_by=self.match_by,
             key_field=self.reply_key_field,
@@ -309,25 +323,33 @@ class GoogleSheetLeads(LeadStore, _TabularStatusFields):
     spreadsheet_id: str = Field(default=..., description="The spreadsheet key from its URL.")
     worksheet: str = Field(default="Sheet1", description="Worksheet title.")
 
-    def lead_source(self) -> SheetsLeadSource:
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        return self.credentials.api_budgets()
+
+    def lead_source(self, budget: SharedBudget | None = None) -> SheetsLeadSource:
         return SheetsLeadSource(
             self.credentials.get_client(),
             spreadsheet_id=self.spreadsheet_id,
             worksheet=self.worksheet,
             mapping=self.mapping,
             key_column=self.key_column,
+            budget=budget,
             **self._opt_out_settings(),
         )
 
-    def status_sink(self) -> SheetsStatusSink:
+    def status_sink(self, budget: SharedBudget | None = None) -> SheetsStatusSink:
         return SheetsStatusSink(
-            self.credentials.get_client(), **self._sink_location(), columns=self._columns()
+            self.credentials.get_client(),
+            **self._sink_location(),
+            columns=self._columns(),
+            budget=budget,
         )
 
-    def activity_sink(self) -> SheetsReplySink:
+    def activity_sink(self, budget: SharedBudget | None = None) -> SheetsReplySink:
         return SheetsReplySink(
             self.credentials.get_client(),
             **self._sink_location(),
+            budget=budget,
             reply_columns=self._reply_columns(),
             store_ids=self.key_column is not None,
         )
@@ -371,7 +393,8 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
     encoding: str | None = Field(default=None, description="File encoding; detected when empty.")
     delimiter: str | None = Field(default=None, description="Delimiter; sniffed when empty.")
 
-    def lead_source(self) -> CsvLeadSource:
+    def lead_source(self, budget: SharedBudget | None = None) -> CsvLeadSource:
+        del budget  # a local file spends no API requests
         return CsvLeadSource(
             self.path,
             mapping=self.mapping,
@@ -381,7 +404,8 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
             **self._opt_out_settings(),
         )
 
-    def status_sink(self) -> CsvStatusSink:
+    def status_sink(self, budget: SharedBudget | None = None) -> CsvStatusSink:
+        del budget
         return CsvStatusSink(
             self.path,
             match_by=self.match_by,
@@ -392,7 +416,8 @@ class CsvFileLeads(LeadStore, _TabularStatusFields):
             delimiter=self.delimiter,
         )
 
-    def activity_sink(self) -> CsvReplySink:
+    def activity_sink(self, budget: SharedBudget | None = None) -> CsvReplySink:
+        del budget
         return CsvReplySink(
             self.path,
             match_by=self.match_by,

@@ -6,7 +6,14 @@ from prefect.blocks.core import Block
 from pydantic import Field, SecretStr, model_validator
 
 from blocks._logo import LOGO_URL
+from blocks.budgets import (
+    SALESFORCE_DAILY_ALLOCATION,
+    SALESFORCE_DAILY_SHARE,
+    ApiBudget,
+    salesforce_budgets,
+)
 from connectors.salesforce import DEFAULT_API_VERSION, SalesforceConnection
+from connectors.shared_budget import SharedBudget
 
 __all__ = ["SalesforceCredentials"]
 
@@ -66,6 +73,36 @@ class SalesforceCredentials(Block):
     api_version: str = Field(
         default=DEFAULT_API_VERSION, description="REST API version, e.g. 59.0."
     )
+    daily_api_allocation: int = Field(
+        default=SALESFORCE_DAILY_ALLOCATION,
+        ge=2,
+        title="Daily API allocation",
+        description=(
+            "The org's API requests per 24 hours (Setup > Company Information > API "
+            "Requests, Last 24 Hours: the maximum). The default, 15,000, is the smallest "
+            "allocation of an org with API access: set your org's figure."
+        ),
+    )
+    daily_api_share: float = Field(
+        default=SALESFORCE_DAILY_SHARE,
+        gt=0,
+        le=1,
+        title="Share of the daily allocation",
+        description=(
+            "The part of the daily allocation all of this project's flows together may spend "
+            "in any 24 hours, queued on the Prefect server (the rest stays for the org's "
+            "other integrations)."
+        ),
+    )
+    org_id: str | None = Field(
+        default=None,
+        title="Org id",
+        description=(
+            "The org's id (Setup > Company Information), naming its shared daily budget so "
+            "every credentials block of the org shares one. Empty: the login host and user "
+            "(or connected app) name it."
+        ),
+    )
 
     @model_validator(mode="after")
     def _one_complete_recipe(self) -> SalesforceCredentials:
@@ -79,8 +116,13 @@ class SalesforceCredentials(Block):
             )
         return self
 
-    def get_client(self) -> SalesforceConnection:
-        """Build a new `SalesforceConnection` (logs in on first use; retries in one layer)."""
+    def get_client(self, shared_budget: SharedBudget | None = None) -> SalesforceConnection:
+        """Build a new `SalesforceConnection` (logs in on first use; retries in one layer).
+
+        Args:
+            shared_budget: Also spend every API request from this budget shared with other
+                processes (the flows pass the org's `api_budgets` on the Prefect server).
+        """
         return SalesforceConnection(
             username=self.username,
             password=self.password,
@@ -92,4 +134,20 @@ class SalesforceCredentials(Block):
             domain=self.domain,
             login_url=self.login_url,
             api_version=self.api_version,
+            shared_budget=shared_budget,
         )
+
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        """The org's shared daily budget (a Prefect global concurrency limit named by a
+        digest of the org id, or of the login host and user; never a secret)."""
+        return salesforce_budgets(
+            self._org(), daily_allocation=self.daily_api_allocation, share=self.daily_api_share
+        )
+
+    def _org(self) -> str:
+        if self.org_id:
+            # 15- and 18-character ids of one org name one budget.
+            return f"org\0{self.org_id.strip()[:15]}"
+        host = self.instance_url or self.login_url or self.domain
+        user = self.username or self.consumer_key or ""
+        return f"login\0{host.rstrip('/').lower()}\0{user.lower()}"

@@ -8,6 +8,7 @@ from prefect.types import SecretDict
 from pydantic import Field, SecretStr
 
 from blocks._logo import LOGO_URL
+from blocks.budgets import ApiBudget, sheets_budgets
 from connectors.sheets import GOOGLE_SHEETS_API, SheetsConnection
 
 __all__ = ["GoogleSheetsCredentials"]
@@ -59,3 +60,20 @@ class GoogleSheetsCredentials(Block):
             access_token=self.access_token.get_secret_value() if self.access_token else None,
             api_base_url=self.api_base_url,
         ).client()
+
+    def api_budgets(self) -> tuple[ApiBudget, ...]:
+        """The Google user's shared request budget (a Prefect global concurrency limit named
+        by a digest of the service account's email or the token, never the key)."""
+        return sheets_budgets(self._user())
+
+    def _user(self) -> str:
+        """Who Google counts the requests of: quotas are per user (the service account)."""
+        if self.service_account_info is not None:
+            info = self.service_account_info.get_secret_value()
+            email = info.get("client_email") if isinstance(info, dict) else None
+            if email:
+                return f"service-account\0{email}"
+        if self.access_token is not None:
+            return f"token\0{self.access_token.get_secret_value()}"
+        # No credentials (the sandbox, a proxy adding its own): one user per endpoint.
+        return f"anonymous\0{self.api_base_url}"

@@ -5,6 +5,10 @@ slots of the key's budgets (blocks/budgets.py) before the first request and, whe
 ends, the slots of any request the client made beyond them (pages, retries). `ApiSpend` does
 the same for a task that spends as it goes (job polling).
 
+A lead store's connectors spend their account's budgets (Google user, HubSpot app,
+Salesforce org) request by request through `store_budget(store)`, an `ApiSpend` handed to
+the store's `lead_source` / `status_sink` / `activity_sink`.
+
 `ensure_budgets_for` is the one place the limits are created from saved blocks: the deploy
 build step of deployments/prefect.yaml (`create_api_budgets`) and the CLI call it.
 """
@@ -23,10 +27,18 @@ from prefect.exceptions import ObjectNotFound
 
 from blocks.budgets import ApiBudget, ensure_api_budgets, take_api_budget
 from blocks.coldsend import ColdSendCredentials
+from blocks.leads import LeadStore
 from connectors.coldsend import ColdSendClient
-from flows._common import load_coldsend
+from flows._common import load_coldsend, load_lead_store
 
-__all__ = ["ApiSpend", "budgeted_client", "create_api_budgets", "ensure_budgets_for"]
+__all__ = [
+    "ApiSpend",
+    "budgeted_client",
+    "create_api_budgets",
+    "ensure_budgets_for",
+    "ensure_store_budgets",
+    "store_budget",
+]
 
 logger = logging.getLogger("prefect_coldsend.budgets")
 
@@ -62,26 +74,35 @@ def _limits_exist(budgets: Sequence[ApiBudget]) -> bool:
 
 
 class ApiSpend:
-    """Slots taken from a set of budgets so far, by one task.
+    """Slots taken from a set of budgets so far, by one task (or one connector).
+
+    Implements `connectors.shared_budget.SharedBudget`: a connector given it calls `take`
+    right before each request.
 
     Args:
-        budgets: The budgets every request of this task draws on.
+        budgets: The budgets the requests draw on (each counts the kinds it names).
     """
 
     def __init__(self, budgets: Sequence[ApiBudget]) -> None:
         self.budgets = tuple(budgets)
         self.taken = 0
         self._active: bool | None = None
+        self._lock = threading.Lock()
 
     def spend(self, requests: int) -> None:
         """Wait for the budgets to allow `requests` more requests, and spend them."""
+        self.take(requests)
+
+    def take(self, requests: int, kind: str = "api") -> None:
+        """Wait for the budgets counting `kind` to allow `requests` more, and spend them."""
         if requests <= 0 or not self.budgets:
             return
         if self._active is None:
             self._active = _limits_exist(self.budgets)
         if self._active:
-            take_api_budget(self.budgets, requests)
-        self.taken += requests
+            take_api_budget([b for b in self.budgets if b.counts(kind)], requests)
+        with self._lock:
+            self.taken += requests
 
     def settle(self, made: int) -> None:
         """Spend the slots of requests made beyond those taken (pages, retries)."""
@@ -113,29 +134,59 @@ def budgeted_client(
             spend.settle(client.request_count)
 
 
+def store_budget(store: LeadStore) -> ApiSpend | None:
+    """The shared budgets a lead store's connectors spend from (None for a file)."""
+    budgets = store.api_budgets()
+    return ApiSpend(budgets) if budgets else None
+
+
 def ensure_budgets_for(
-    coldsend: str | None = None, *, extra: Iterable[ApiBudget] = ()
+    coldsend: str | None = None,
+    *,
+    lead_stores: Iterable[str | LeadStore] = (),
+    extra: Iterable[ApiBudget] = (),
 ) -> list[str]:
     """Create or update the shared API budgets of the saved credentials; returns the limit names.
 
     Args:
         coldsend: A ColdSend Credentials block name (None: COLDSEND_API_KEY, then the block
             named ``default``, as the flows resolve it).
+        lead_stores: Lead stores (``"salesforce-leads/acme"`` or blocks) whose accounts'
+            budgets to create too: a Google user, a HubSpot app, a Salesforce org.
         extra: Further budgets to create (other accounts).
     """
     budgets = [*load_coldsend(coldsend).api_budgets(), *extra]
-    return ensure_api_budgets(budgets)
+    return ensure_store_budgets(lead_stores, budgets)
 
 
-def create_api_budgets(coldsend: str = "") -> dict[str, list[str]]:
-    """Deployment build step: `prefect deploy` creates the budgets of the deployed key.
+def ensure_store_budgets(
+    lead_stores: Iterable[str | LeadStore], also: Iterable[ApiBudget] = ()
+) -> list[str]:
+    """Create or update the shared budgets of the lead stores' accounts (and `also`).
+
+    Stores of one account (two sheets of one Google user) share its limits: each is
+    created once. Returns the limit names.
+    """
+    unique: dict[str, ApiBudget] = {}
+    for budget in also:
+        unique.setdefault(budget.name, budget)
+    for store in lead_stores:
+        for budget in load_lead_store(store).api_budgets():
+            unique.setdefault(budget.name, budget)
+    return ensure_api_budgets(unique.values()) if unique else []
+
+
+def create_api_budgets(coldsend: str = "", lead_store: str = "") -> dict[str, list[str]]:
+    """Deployment build step: `prefect deploy` creates the budgets of the deployed key and
+    of the deployed lead store's account.
 
     In deployments/prefect.yaml::
 
         build:
           - flows.budgets.create_api_budgets:
               coldsend: "{{ $COLDSEND_BLOCK }}"
+              lead_store: "{{ $COLDSEND_LEAD_STORE }}"
     """
-    names = ensure_budgets_for(coldsend or None)
+    names = ensure_budgets_for(coldsend or None, lead_stores=[lead_store] if lead_store else [])
     print(f" > API budgets (global concurrency limits): {', '.join(names)}")
     return {"api_budgets": names}

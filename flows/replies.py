@@ -29,7 +29,7 @@ from blocks.leads import LeadStore
 from connectors.activities import Activity, ActivityResult, activity_key
 from connectors.coldsend.replies import ReplyBatch, ReplyCursor, read_new_replies
 from flows._common import load_lead_store
-from flows.budgets import ApiSpend
+from flows.budgets import ApiSpend, store_budget
 from flows.events import campaign_resource
 from flows.naming import artifact_key
 from flows.reports import markdown_table
@@ -136,7 +136,7 @@ def read_new_campaign_replies(
 def log_activities_in_store(store: LeadStore, activities: list[Activity]) -> ActivityResult:
     """Write the batch through the store's activity sink (it reconciles keys first, so a retry
     writes nothing twice)."""
-    return store.activity_sink().write_activities(activities)
+    return store.activity_sink(store_budget(store)).write_activities(activities)
 
 
 def _event_id(kind: str, key: str) -> uuid.UUID:

@@ -33,6 +33,7 @@ from connectors.coldsend import (
 )
 from connectors.leads import Lead, ResolvedMapping
 from flows._common import MissingScopes, lead_store_label, load_coldsend, load_lead_store
+from flows.budgets import store_budget
 from flows.events import LAUNCH_WANTED_LABEL, LEADS_SYNCED, emit_campaign_event
 from flows.ledger import (
     COULD_NOT_REMOVE_SHOWN,
@@ -227,7 +228,9 @@ def sync_leads_to_campaign(
     _label_sync_run(lead_store, campaign_id, state.name)
     _log_start(store, state, since, dry_run)
     # read -> validate -> suppress -> reconcile, streamed; the ledger plans the changes.
-    source = store.lead_source()
+    # Every request to the store's account is paid from its shared budget (Google user,
+    # HubSpot app, Salesforce org), on every worker.
+    source = store.lead_source(store_budget(store))
     ledger = SyncLedger(
         campaign=state.existing,
         suppressed=state.suppressed,

@@ -33,7 +33,7 @@ from connectors.leads import LeadStatus, StatusUpdate, WriteResult
 from connectors.retry import client_retried
 from connectors.salesforce import SalesforceBudgetExceeded
 from flows._common import MissingScopes, scope_granted, scopes_checked, verify_scopes
-from flows.budgets import ApiSpend, budgeted_client
+from flows.budgets import ApiSpend, budgeted_client, store_budget
 from flows.ledger import SOURCE_TAG_FIELD, CampaignLead, PlannedRemoval, PlannedUpdate
 
 __all__ = [
@@ -354,7 +354,7 @@ def expected_job_seconds(rows: int) -> float:
 )
 def write_statuses_to_store(store: LeadStore, updates: list[StatusUpdate]) -> WriteResult:
     """Apply statuses through the store's sink: it reads current values and writes only changes."""
-    return store.status_sink().write_statuses(updates)
+    return store.status_sink(store_budget(store)).write_statuses(updates)
 
 
 # -- changes to leads already in the campaign (two-way sync) -----------------------------------

@@ -46,6 +46,7 @@ from connectors.retry import (
     retry_delay,
     should_retry,
 )
+from connectors.shared_budget import SharedBudget
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -203,6 +204,7 @@ class HubSpotConnection:
         wall: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        shared_budget: SharedBudget | None = None,
     ) -> None:
         """Args:
         access_token: A private app access token or a service key.
@@ -212,6 +214,9 @@ class HubSpotConnection:
         timeout: (connect, read) seconds for every request.
         max_wait: Longest single wait before a retry; a longer one fails the request.
         clock / wall / sleep / rng: Injectable time, sleep and jitter (tests).
+        shared_budget: The account's budget shared with other processes: one request of
+            the call's kind ("api" or "search") taken right before each request sent,
+            retries included, after this connection's own windows allow it.
         """
         token = (
             access_token.get_secret_value() if isinstance(access_token, SecretStr) else access_token
@@ -229,6 +234,7 @@ class HubSpotConnection:
         self._wall = wall
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self.shared_budget = shared_budget
         self.api_window = RollingWindow(
             self.limits.per_ten_seconds,
             10.0,
@@ -339,6 +345,13 @@ class HubSpotConnection:
         while True:
             for window in windows:
                 window.acquire()
+            if self.shared_budget is not None:
+                try:
+                    self.shared_budget.take(1, kind)
+                except BaseException:
+                    for window in windows:
+                        window.release()
+                    raise
             status: int | None = None
             headers: Mapping[str, str] = {}
             body: Any = None

@@ -48,6 +48,7 @@ from connectors.salesforce.errors import (
     SalesforceRequestLimitExceeded,
 )
 from connectors.salesforce.soql import ObjectInfo
+from connectors.shared_budget import SharedBudget
 
 __all__ = [
     "DEFAULT_API_VERSION",
@@ -216,6 +217,7 @@ class SalesforceConnection:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        shared_budget: SharedBudget | None = None,
     ) -> None:
         """Args:
         username / password / security_token: Password login (SOAP, or OAuth password grant
@@ -229,6 +231,10 @@ class SalesforceConnection:
         timeout: (connect, read) seconds for requests made without their own timeout.
         retry: Retry policy; `SALESFORCE_RETRY_POLICY` when None.
         sleep / rng: Used between retries (injectable for tests).
+        shared_budget: The org's daily budget shared with other processes: each call
+            takes one request right before it runs (every retry is a call), and the
+            requests it made beyond that one (query pages, Bulk 2.0 job steps and polls, a
+            rerun after a renewed session) right after it.
         """
 
         def secret(value: str | SecretStr | None) -> SecretStr | None:
@@ -281,6 +287,9 @@ class SalesforceConnection:
         self._describes: dict[str, ObjectInfo] = {}
         self._lock = threading.Lock()
         self._last = threading.local()
+        self.shared_budget = shared_budget
+        self._paid = 0  # requests paid to the shared budget so far
+        self._count_lock = threading.Lock()
         self.retry_policy = retry or SALESFORCE_RETRY_POLICY
         self._retrying = Retrying(self.retry_policy, sleep=sleep, rng=rng)
 
@@ -302,7 +311,8 @@ class SalesforceConnection:
         self._last.headers = response.headers
         # Only API calls count against the daily allocation; logins do not.
         if "/services/data/" in (response.url or ""):
-            self.request_count += 1
+            with self._count_lock:
+                self.request_count += 1
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if usage is not None:
             self.usage = usage
@@ -490,6 +500,30 @@ class SalesforceConnection:
         return requests_failure(exc)
 
     def _call_once(self, fn: Callable[[Salesforce], T]) -> T:
+        if self.shared_budget is None:
+            return self._run(fn)
+        # One request paid before (most calls are one), the rest settled after.
+        with self._count_lock:
+            self._paid += 1
+        self.shared_budget.take(1)
+        try:
+            return self._run(fn)
+        finally:
+            self.settle()
+
+    def settle(self) -> int:
+        """Pay the shared budget for requests made beyond those paid (pages, Bulk 2.0 job
+        steps and polls, reruns); returns how many. A no-op without a shared budget."""
+        if self.shared_budget is None:
+            return 0
+        with self._count_lock:
+            unpaid = self.request_count - self._paid
+            self._paid += max(unpaid, 0)
+        if unpaid > 0:
+            self.shared_budget.take(unpaid)
+        return max(unpaid, 0)
+
+    def _run(self, fn: Callable[[Salesforce], T]) -> T:
         sf = self.client
         try:
             return fn(sf)

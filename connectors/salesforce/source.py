@@ -245,6 +245,7 @@ class SalesforceLeadSource:
             )
             try:
                 for text in self._pages(pages):
+                    self.conn.settle()  # the job's creation, polls and this page
                     reader = csv.reader(csv_lines(text))
                     header = next(reader, None)
                     if header is None:

@@ -20,15 +20,21 @@ from gspread.http_client import BackOffHTTPClient
 
 from connectors._http import requests_failure
 from connectors.retry import Failure, Retrying, RetryPolicy
+from connectors.shared_budget import SharedBudget
 from connectors.sheets.errors import (
     SheetsAPIError,
     SheetsConnectionError,
     error_class,
 )
 
-__all__ = ["SHEETS_RETRY_POLICY", "RequestPacer", "SheetsCaller"]
+__all__ = ["SHEETS_REQUESTS_PER_MINUTE", "SHEETS_RETRY_POLICY", "RequestPacer", "SheetsCaller"]
 
 T = TypeVar("T")
+
+SHEETS_REQUESTS_PER_MINUTE = 60
+"""Google's per-user quota: 60 read and 60 write requests a minute. Paced as one pool of 60
+(reads and writes together), so neither quota can be exceeded; the shared budget of a Google
+user (blocks/budgets.py) is sized from this figure too."""
 
 SHEETS_RETRY_POLICY = RetryPolicy(
     statuses=frozenset({408, 429, 500, 502, 503, 504}),
@@ -53,7 +59,7 @@ class RequestPacer:
 
     def __init__(
         self,
-        max_requests: int = 60,
+        max_requests: int = SHEETS_REQUESTS_PER_MINUTE,
         per_seconds: float = 60.0,
         *,
         clock: Callable[[], float] = time.monotonic,
@@ -104,6 +110,8 @@ class SheetsCaller:
         client: A `gspread.Client` (not one built on `BackOffHTTPClient`).
         retry: Retry policy; `SHEETS_RETRY_POLICY` when None.
         pacer: Shared pacer; a new 60-per-minute one when None.
+        budget: A budget shared with other processes using the same Google user: one
+            request taken right before each request sent (retries included).
         sleep: Used between retries (injectable for tests).
         rng: Source of jitter.
     """
@@ -114,6 +122,7 @@ class SheetsCaller:
         *,
         retry: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
+        budget: SharedBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -125,6 +134,7 @@ class SheetsCaller:
         self.http = client.http_client
         self.retry = retry or SHEETS_RETRY_POLICY
         self.pacer = pacer or RequestPacer()
+        self.budget = budget
         self._retrying = Retrying(self.retry, sleep=sleep, rng=rng)
         self.requests = 0
 
@@ -138,6 +148,8 @@ class SheetsCaller:
 
         def attempt() -> T:
             self.pacer.acquire()
+            if self.budget is not None:
+                self.budget.take(1)
             self.requests += 1
             return fn()
 

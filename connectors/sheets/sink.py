@@ -20,6 +20,7 @@ from connectors._tabular import (
 )
 from connectors.leads import FieldMapping, MappingError, StatusUpdate, WriteResult
 from connectors.retry import RetryPolicy
+from connectors.shared_budget import SharedBudget
 from connectors.sheets.calls import RequestPacer, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import WorksheetInfo, cell_range, check_location, fetch_worksheet
@@ -113,6 +114,7 @@ class SheetsStatusSink:
         page_rows: Rows per values request; bounds the memory a read takes.
         retry: Retry policy for 429, 5xx and transport failures (default 5 retries).
         pacer: Client-side pacing (default 60 requests a minute).
+        budget: A request budget shared with other processes using the same Google user.
         sleep: Sleep used between retries (injectable for tests).
     """
 
@@ -131,6 +133,7 @@ class SheetsStatusSink:
         page_rows: int = 10_000,
         retry: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
+        budget: SharedBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -150,7 +153,9 @@ class SheetsStatusSink:
         self.header_row = header_row
         self.max_cells_per_request = max_cells_per_request
         self.page_rows = page_rows
-        self.caller = SheetsCaller(client, retry=retry, pacer=pacer, sleep=sleep, rng=rng)
+        self.caller = SheetsCaller(
+            client, retry=retry, pacer=pacer, budget=budget, sleep=sleep, rng=rng
+        )
         self._title: str | None = worksheet if isinstance(worksheet, str) else None
         self._sheet_id: int | None = None
 

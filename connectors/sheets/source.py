@@ -22,6 +22,7 @@ from connectors.leads import (
     opt_out_columns,
 )
 from connectors.retry import RetryPolicy
+from connectors.shared_budget import SharedBudget
 from connectors.sheets.calls import RequestPacer, SheetsCaller
 from connectors.sheets.pages import RowPages
 from connectors.sheets.worksheet import check_location, fetch_worksheet
@@ -58,6 +59,7 @@ class SheetsLeadSource:
         page_rows: Rows per values request for very large sheets.
         retry: Retry policy for 429, 5xx and transport failures.
         pacer: Client-side pacing shared across calls (default 60 requests a minute).
+        budget: A request budget shared with other processes using the same Google user.
         sleep: Sleep used between retries (injectable for tests).
 
     Example:
@@ -82,6 +84,7 @@ class SheetsLeadSource:
         page_rows: int = 10_000,
         retry: RetryPolicy | None = None,
         pacer: RequestPacer | None = None,
+        budget: SharedBudget | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
     ) -> None:
@@ -98,7 +101,9 @@ class SheetsLeadSource:
         self.resolved_mapping: ResolvedMapping | None = None
         self.header_row = header_row
         self.page_rows = page_rows
-        self.caller = SheetsCaller(client, retry=retry, pacer=pacer, sleep=sleep, rng=rng)
+        self.caller = SheetsCaller(
+            client, retry=retry, pacer=pacer, budget=budget, sleep=sleep, rng=rng
+        )
 
     def __repr__(self) -> str:
         return (

@@ -129,7 +129,7 @@ def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
     with get_client(sync_client=True) as client:
         for budget in coldsend_budgets(stack.api_key):
             limit = client.read_global_concurrency_limit_by_name(budget.name)
-            assert limit.limit == budget.capacity
+            assert limit.limit == budget.limit_slots
     # ... and so do the automations that crash the runs of a dead worker: three heartbeat
     # intervals of Prefect's default 180 s, as this shell sets no heartbeat frequency.
     assert "crash detection: prefect-coldsend: crash zombie flow runs" in done.stdout

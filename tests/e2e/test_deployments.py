@@ -199,7 +199,7 @@ def test_deployments_run_on_a_real_server_and_worker(
         # The deploy's build step created the key's shared API budget (flows/budgets.py).
         for budget in coldsend_budgets(api_key):
             limit = prefect.get(f"/v2/concurrency_limits/{budget.name}")
-            assert (limit["limit"], limit["active"]) == (budget.capacity, True)
+            assert (limit["limit"], limit["active"]) == (budget.limit_slots, True)
 
         # The schedules stay on: their first runs are an interval after the deploy, later
         # than this test lasts; step 5 checks that nothing else ran and then pauses them.

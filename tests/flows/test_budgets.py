@@ -11,6 +11,7 @@ import pytest
 from prefect import get_client
 
 from blocks.budgets import (
+    SLOTS_PER_REQUEST,
     ApiBudget,
     budget_digest,
     coldsend_budgets,
@@ -54,10 +55,15 @@ def test_a_budget_without_capacity_or_rate_is_refused() -> None:
         ApiBudget(name="x", capacity=0, per_second=1.0, description="")
 
 
-def _limit(name: str) -> tuple[int, float, int]:
+def _limit(name: str) -> tuple[float, float, float]:
+    """The limit's size, decay a second and slots taken now, in requests."""
     with get_client(sync_client=True) as client:
         found = client.read_global_concurrency_limit_by_name(name)
-    return found.limit, found.slot_decay_per_second, found.active_slots
+    return (
+        found.limit / SLOTS_PER_REQUEST,
+        found.slot_decay_per_second / SLOTS_PER_REQUEST,
+        found.active_slots / SLOTS_PER_REQUEST,
+    )
 
 
 def test_ensure_creates_the_limits_and_updates_them_in_place(prefect_server: None) -> None:
