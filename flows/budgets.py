@@ -50,27 +50,28 @@ _exists_lock = threading.Lock()
 
 def _limits_exist(budgets: Sequence[ApiBudget]) -> bool:
     names = tuple(b.name for b in budgets)
+    # Held while asking: threads of one process (parallel tasks, a store's connectors) asking
+    # at once would each warn otherwise. Asked once per process and set of names.
     with _exists_lock:
         known = _exists.get(names)
-    if known is not None:
-        return known
-    missing: list[str] = []
-    with get_client(sync_client=True) as client:
-        for name in names:
-            try:
-                client.read_global_concurrency_limit_by_name(name)
-            except ObjectNotFound:
-                missing.append(name)
-    if missing:
-        logger.warning(
-            "No shared API budget on this Prefect server (%s): requests are paced by this "
-            "process alone. Create the limits with `prefect deploy` (the create_api_budgets "
-            "build step of deployments/prefect.yaml) or flows.budgets.ensure_budgets_for().",
-            ", ".join(missing),
-        )
-    with _exists_lock:
+        if known is not None:
+            return known
+        missing: list[str] = []
+        with get_client(sync_client=True) as client:
+            for name in names:
+                try:
+                    client.read_global_concurrency_limit_by_name(name)
+                except ObjectNotFound:
+                    missing.append(name)
+        if missing:
+            logger.warning(
+                "No shared API budget on this Prefect server (%s): requests are paced by this "
+                "process alone. Create the limits with `prefect deploy` (the create_api_budgets "
+                "build step of deployments/prefect.yaml) or flows.budgets.ensure_budgets_for().",
+                ", ".join(missing),
+            )
         _exists[names] = not missing
-    return not missing
+        return not missing
 
 
 class ApiSpend:
