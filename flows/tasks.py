@@ -26,6 +26,7 @@ from connectors.coldsend import (
     UploadResult,
     find_lead_ids,
     result_for_job,
+    upload_job_timing,
     upload_part,
     wait_for_upload_job,
 )
@@ -321,27 +322,25 @@ def wait_for_upload(
     timeout_seconds: float,
 ) -> UploadResult:
     """Poll one upload job to a terminal state and map its row errors back to source rows."""
-    # Each poll follows a sleep (the first waits for the job to get going): that sleep takes
-    # the poll's slot of the shared budget.
+    # Each poll follows a sleep: that sleep takes the poll's slot of the shared budget. The
+    # first lands when the job is likely done (its rows at the speed earlier jobs of this
+    # server showed), so a typical job is read once.
     spend = ApiSpend(credentials.api_budgets())
     with credentials.get_client() as client:
+        timing = upload_job_timing(client.base_url)
         try:
             job = wait_for_upload_job(
                 client,
                 campaign_id,
                 job_id,
                 timeout=timeout_seconds,
-                first_poll_delay=expected_job_seconds(part.row_count),
+                first_poll_delay=timing.first_poll_delay(part.row_count),
                 sleep=spend.sleep_then_spend,
             )
         finally:
             spend.settle(client.request_count)
+    timing.observe(job)
     return result_for_job(campaign_id, job, part)
-
-
-def expected_job_seconds(rows: int) -> float:
-    """How long to let a just-started job run before the first poll (never done at once)."""
-    return min(5.0, 0.5 + rows / 20_000)
 
 
 @task(

@@ -66,3 +66,12 @@ def _block_logo_offline(monkeypatch: pytest.MonkeyPatch) -> None:
         return LOGO_FILE.open("rb")
 
     monkeypatch.setattr(suite, "urlopen", urlopen)
+
+
+@pytest.fixture(autouse=True)
+def _upload_jobs_timed_afresh() -> None:
+    """Each test learns upload job speeds as a new process would: a test that slows the
+    sandbox's jobs down does not make the first polls of the next tests wait longer."""
+    from connectors.coldsend.jobtiming import forget_upload_job_timings
+
+    forget_upload_job_timings()

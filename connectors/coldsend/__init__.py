@@ -44,6 +44,11 @@ from connectors.coldsend.errors import (
     UploadTooLarge,
 )
 from connectors.coldsend.export import ExportRow, ExportStream
+from connectors.coldsend.jobtiming import (
+    UploadJobTiming,
+    forget_upload_job_timings,
+    upload_job_timing,
+)
 from connectors.coldsend.leadids import LookupPlan, find_lead_ids, lookup_plan
 from connectors.coldsend.models import (
     MAX_PAGE_SIZE,
@@ -161,14 +166,17 @@ __all__ = [
     "UploadJobFailed",
     "UploadJobStatus",
     "UploadJobTimedOut",
+    "UploadJobTiming",
     "UploadResult",
     "UploadRowError",
     "UploadTooLarge",
     "Variant",
     "find_lead_ids",
+    "forget_upload_job_timings",
     "iter_csv_parts",
     "lookup_plan",
     "result_for_job",
+    "upload_job_timing",
     "upload_leads",
     "upload_part",
     "wait_for_upload_job",
