@@ -13,6 +13,7 @@ from blocks.leads import LeadStore
 from connectors.coldsend import ColdSendClient, PermissionDeniedError
 from connectors.coldsend.scopes import NIL_CAMPAIGN, scope_granted
 from connectors.coldsend.scopes import verify_scopes as probe_scopes
+from flows.scope_memory import SCOPE_MEMORY
 from flows.scopes import scopes_for
 
 __all__ = [
@@ -155,6 +156,7 @@ def scopes_checked(flow: str) -> Iterator[None]:
 def verify_scopes(client: ColdSendClient, flow: str, scopes: Iterable[str]) -> None:
     """Probe each of `scopes` (`connectors.coldsend.scopes`); raise `MissingScopes` for `flow`
     at the first 403, naming every scope `flow` lacks, not only the one probed. A scope seen
-    granted in the last ten minutes for the same key is not probed again."""
+    granted in the last ten minutes for the same key, by this run or any other of the Prefect
+    server (`flows.scope_memory`), is not probed again."""
     with scopes_checked(flow):
-        probe_scopes(client, scopes)
+        probe_scopes(client, scopes, memory=SCOPE_MEMORY)

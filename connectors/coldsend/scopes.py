@@ -95,8 +95,9 @@ class ScopeMemory:
         seen = self._seen.get((fingerprint, scope))
         return seen is not None and self.clock() - seen < self.seconds
 
-    def remember(self, fingerprint: str, scope: str) -> None:
-        self._seen[(fingerprint, scope)] = self.clock()
+    def remember(self, fingerprint: str, scope: str, *, age: float = 0.0) -> None:
+        """Note `scope` as granted, seen `age` seconds ago (by another process, say)."""
+        self._seen[(fingerprint, scope)] = self.clock() - max(age, 0.0)
 
     def clear(self) -> None:
         self._seen.clear()

@@ -15,6 +15,7 @@ from prefect.client.orchestration import get_client
 from connectors.coldsend import ColdSendClient
 from flows.events import LEADS_SYNCED
 from flows.naming import artifact_key, slugify
+from flows.scope_memory import SCOPE_MEMORY
 from flows.sync import _older_objects_set_aside, sync_leads_to_campaign
 from flows.tasks import AccountView
 from tests._stack import Stack
@@ -278,6 +279,55 @@ def test_other_campaigns_are_exported_only_when_a_lead_is_about_to_be_uploaded(
             if c.campaign_id != campaign_id and (c.bounce_count or c.unsubscribe_count)
         )
     assert suppressing >= 1 and exports == 1 + suppressing
+
+
+def test_first_syncs_and_unchanged_resyncs_make_the_fewest_coldsend_requests(
+    stack: Stack, tmp_path: Path
+) -> None:
+    """ColdSend requests per sync, pinned by route: the scale bench's "requests vs minimum".
+
+    A first sync lists the account once (name, state, emptiness and the campaigns whose
+    unsubscribes and bounces must be suppressed account-wide), uploads once and reads the job
+    once; the leads:read check of an empty campaign is probed once per key for every flow
+    run of the server, not once per run. An unchanged re-sync lists and exports, nothing else.
+    """
+    api = "GET /api/public/v1/campaigns"
+    upload = "POST /api/public/v1/campaigns/{campaign_id}/leads"
+    job_read = "GET /api/public/v1/campaigns/{campaign_id}/leads/upload/{job_id}"
+    export = "GET /api/public/v1/campaigns/{campaign_id}/leads/export"
+    # The job (40 rows) is done within milliseconds; its first read waits half a second.
+    stack.coldsend.set_jobs(rows_per_second=1_000_000)
+    path = write_csv(tmp_path / "leads.csv", [HEADER, *lead_rows(40)])
+    store = stack.csv_store(path)
+    first_campaign, second_campaign = stack.new_campaign(), stack.new_campaign()
+
+    # A key never used before: the empty campaign's leads:read is probed (one job read of a
+    # campaign that never exists, answered 404), then the one upload and its one read.
+    stack.coldsend.reset_stats()
+    first = sync_leads_to_campaign(
+        campaign_id=first_campaign, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert first.uploaded == 40
+    assert stack.coldsend.stats()["requests"] == {api: 1, job_read: 1 + 1, upload: 1}
+
+    # The next flow run, as a process worker starts it (nothing remembered in the process):
+    # what the first run saw of the key is shared through the Prefect server.
+    SCOPE_MEMORY.clear()
+    stack.coldsend.reset_stats()
+    second = sync_leads_to_campaign(
+        campaign_id=second_campaign, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert second.uploaded == 40
+    assert stack.coldsend.stats()["requests"] == {api: 1, job_read: 1, upload: 1}
+
+    # Unchanged: the listing and the campaign's export, nothing else (no scope checks).
+    SCOPE_MEMORY.clear()
+    stack.coldsend.reset_stats()
+    again = sync_leads_to_campaign(
+        campaign_id=first_campaign, lead_store=store, coldsend=stack.coldsend_block
+    )
+    assert again.uploaded == 0 and again.already_in_campaign == 40
+    assert stack.coldsend.stats()["requests"] == {api: 1, export: 1}
 
 
 def test_a_failed_upload_job_fails_the_run_and_the_rerun_completes(
