@@ -24,6 +24,7 @@ __all__ = [
     "MIN_LEARN_ROWS",
     "UploadJobTiming",
     "forget_upload_job_timings",
+    "time_to_finish",
     "upload_job_timing",
 ]
 
@@ -123,6 +124,20 @@ class UploadJobTiming:
                 else NEWEST_WEIGHT * per_row + (1 - NEWEST_WEIGHT) * previous
             )
         return True
+
+
+def time_to_finish(job: UploadJob, elapsed: float) -> float | None:
+    """Seconds a running job likely needs still, from its progress so far; None if unknown.
+
+    A job that processed a fraction f of its rows in `elapsed` seconds needs about
+    ``elapsed * (1 - f) / f`` more at the same pace. Unknown while nothing is processed yet
+    (still validating) or when the job gives no counts.
+    """
+    total, processed = job.total_count, job.processed_count
+    if not total or processed is None or not 0 < processed < total or elapsed <= 0:
+        return None
+    done = processed / total
+    return elapsed * (1 - done) / done
 
 
 _timings: dict[str, UploadJobTiming] = {}

@@ -26,6 +26,7 @@ from connectors.coldsend.errors import (
     UploadJobTimedOut,
     UploadTooLarge,
 )
+from connectors.coldsend.jobtiming import time_to_finish
 from connectors.coldsend.models import (
     MAX_UPLOAD_BYTES,
     MAX_UPLOAD_ROWS,
@@ -48,6 +49,8 @@ logger = logging.getLogger("connectors.coldsend")
 
 # Errors a poll may hit that say nothing about the job; the client has already retried them.
 _TRANSIENT = (APIConnectionError, InternalServerError, RateLimitError)
+# A read timed from a job's progress comes this much after its estimated end.
+_FINISH_MARGIN = 1.1
 
 
 @dataclass(slots=True, frozen=True)
@@ -156,9 +159,11 @@ def wait_for_upload_job(
     """Poll an upload job until it is COMPLETED, with a growing interval and a deadline.
 
     The first poll comes after `first_poll_delay` (0: at once, for jobs that may be done
-    already; a just-started job is never done at once, so waiting first saves a request);
-    the interval then starts at `poll_initial` and grows by `poll_factor` up to `poll_max`,
-    never sleeping past the deadline.
+    already; a just-started job is never done at once, so waiting first saves a request;
+    `UploadJobTiming.first_poll_delay` estimates it); the interval then starts at
+    `poll_initial` and grows by `poll_factor` up to `poll_max`, never sleeping past the
+    deadline. A job that shows its progress (some but not all rows processed) is read next
+    when that pace says it is done (`time_to_finish`), within the same `poll_max`.
 
     Args:
         client: The client.
@@ -182,7 +187,8 @@ def wait_for_upload_job(
         raise InvalidRequestError(
             "need timeout > 0, poll_initial > 0, poll_max >= poll_initial and poll_factor >= 1"
         )
-    deadline = clock() + timeout
+    started = clock()
+    deadline = started + timeout
     if first_poll_delay > 0:
         sleep(min(first_poll_delay, timeout))
     interval = poll_initial
@@ -214,7 +220,13 @@ def wait_for_upload_job(
                 last_status=last.status if last else None,
                 last_error=last_error,
             )
-        sleep(min(interval, remaining))
+        # A job showing its progress is read again when it is likely done (within the
+        # interval's bounds), not after a ladder of early reads.
+        wait = interval
+        eta = time_to_finish(last, clock() - started) if last is not None else None
+        if eta is not None:
+            wait = min(max(interval, eta * _FINISH_MARGIN), poll_max)
+        sleep(min(wait, remaining))
         interval = min(interval * poll_factor, poll_max)
 
 

@@ -14,6 +14,7 @@ from connectors.coldsend.jobtiming import (
     LEARNED_MAX_DELAY,
     MIN_LEARN_ROWS,
     forget_upload_job_timings,
+    time_to_finish,
 )
 
 T0 = datetime(2026, 12, 7, 12, 0, tzinfo=UTC)
@@ -121,3 +122,24 @@ def test_bad_settings_are_refused() -> None:
         UploadJobTiming(default_rows_per_second=0)
     with pytest.raises(ValueError, match="learned_max_delay"):
         UploadJobTiming(default_max_delay=10, learned_max_delay=5)
+
+
+@pytest.mark.parametrize(
+    ("counts", "elapsed", "expected"),
+    [
+        ({"total_count": 10_000, "processed_count": 2_500}, 2.0, 6.0),
+        ({"total_count": 10_000, "processed_count": 5_000}, 3.0, 3.0),
+        ({"total_count": 10_000, "processed_count": 0}, 2.0, None),  # still validating
+        ({"total_count": 10_000, "processed_count": 10_000}, 2.0, None),  # done
+        ({"total_count": 10_000}, 2.0, None),  # no progress given
+        ({}, 2.0, None),
+        ({"total_count": 10_000, "processed_count": 2_500}, 0.0, None),
+    ],
+)
+def test_time_to_finish_from_progress(
+    counts: dict[str, int], elapsed: float, expected: float | None
+) -> None:
+    running = UploadJob.model_validate({"job_id": "j", "status": "IN_PROGRESS", **counts})
+    assert time_to_finish(running, elapsed) == (
+        None if expected is None else pytest.approx(expected)
+    )

@@ -299,3 +299,35 @@ def test_upload_leads_chains_parts_jobs_and_results(
     assert order.index("result 0") < order.index("read 21")
     assert len(fake_server.files) == 3
     assert client.request_count == 3 + 6  # one upload and two polls per part
+
+
+def test_a_job_showing_its_progress_is_read_again_when_that_pace_says_it_is_done(
+    make_client: MakeClient, recorder: Recorder
+) -> None:
+    fake = FakeClock()
+    done = job(
+        "COMPLETED",
+        total_count=10_000,
+        processed_count=10_000,
+        success_count=10_000,
+        duplicate_count=0,
+        error_count=0,
+    )
+    client = make_client(polls(job("IN_PROGRESS", total_count=10_000, processed_count=2_000), done))
+    wait_for_upload_job(
+        client, CID, "j-1", first_poll_delay=1.0, clock=fake.clock, sleep=fake.sleep
+    )
+    # A fifth done in 1 s: four fifths take ~4 s more (read at 4.4 s, with a margin), where
+    # the ladder would have read at 0.5, 0.8, 1.28 and 2.05 s.
+    assert fake.sleeps == pytest.approx([1.0, 4.4])
+    assert len(recorder.requests) == 2
+
+
+def test_a_slow_job_is_still_read_at_least_every_poll_max(make_client: MakeClient) -> None:
+    fake = FakeClock()
+    slow = job("IN_PROGRESS", total_count=10_000, processed_count=1)
+    client = make_client(polls(slow, slow, job("COMPLETED")))
+    wait_for_upload_job(
+        client, CID, "j-1", first_poll_delay=1.0, timeout=100, clock=fake.clock, sleep=fake.sleep
+    )
+    assert fake.sleeps == [1.0, 10.0, 10.0]
