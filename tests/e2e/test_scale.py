@@ -2,9 +2,9 @@
 
 A throwaway PostgreSQL cluster (Debian's postgresql, installed by tests/e2e/_postgres.py when
 missing) backs a `prefect server start`; three `prefect worker start` processes serve one
-process pool. Twelve campaigns are synced from twelve lead stores (four Salesforce stores,
-one org partitioned by a filter; four Google Sheets of one user; four CSV files), all with
-one ColdSend key, deployed with `prefect deploy` from a prefect.yaml generated from
+process pool. Twelve campaigns are synced from twelve lead stores (three Salesforce stores,
+one org partitioned by a filter; three Google Sheets of one user; three CSV files; three
+HubSpot contact sets of one account, partitioned by company), all with one ColdSend key, deployed with `prefect deploy` from a prefect.yaml generated from
 deployments/prefect.yaml: each sync keeps its 15-minute schedule and concurrency limit, and
 launch-on-sync is triggered by every sync's event. The deploy's build step creates the key's
 shared API budget (global concurrency limits); the sandboxes run at ColdSend's real limits
@@ -42,12 +42,15 @@ from blocks import (
     CsvFileLeads,
     GoogleSheetLeads,
     GoogleSheetsCredentials,
+    HubSpotContacts,
+    HubSpotCredentials,
     SalesforceCredentials,
     SalesforceLeads,
 )
 from blocks.budgets import coldsend_budgets
 from connectors.coldsend import ColdSendClient
 from sandbox.coldsend.fixtures import ColdSendControl
+from sandbox.hubspot.fixtures import HubSpotSandbox
 from sandbox.salesforce.fixtures import SalesforceSandbox
 from sandbox.sheets.fixtures import SheetsSandbox
 from tests._stack import FLOW_SCOPES
@@ -58,7 +61,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 LEADS = int(os.environ.get("COLDSEND_E2E_SCALE_LEADS", "40"))
 WORKERS = int(os.environ.get("COLDSEND_E2E_SCALE_WORKERS", "3"))
-STORES_PER_KIND = 4  # x Salesforce, Sheets, CSV = twelve campaigns
+STORES_PER_KIND = 3  # x Salesforce, Sheets, CSV, HubSpot = twelve campaigns
 POOL = "coldsend-scale"
 SYNC_FLOW = "sync-leads-to-campaign"
 LAUNCH = ("launch-campaign-when-ready", "launch-on-sync")
@@ -137,11 +140,13 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
     coldsend_sandbox: ColdSendControl,
     salesforce_sandbox: SalesforceSandbox,
     sheets_sandbox: SheetsSandbox,
+    hubspot_sandbox: HubSpotSandbox,
 ) -> None:
     tag = uuid.uuid4().hex[:8]
     started = time.monotonic()
     coldsend_sandbox.reset_stats()
     sheets_sandbox.reset_stats()
+    hubspot_sandbox.reset_stats()
     # Upload jobs that take a few seconds, so the worker dies with syncs in flight.
     jobs_before = coldsend_sandbox.set_jobs(rows_per_second=max(LEADS / 6, 1.0))
 
@@ -155,7 +160,7 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
             smtp_password="not-a-real-password",
         )
         campaigns: list[str] = []
-        for i in range(3 * STORES_PER_KIND):
+        for i in range(4 * STORES_PER_KIND):
             cid = admin.create_campaign(name=f"Scale {tag} #{i}").campaign_id
             admin.update_campaign(cid, inbox_ids=[inbox.inbox_id], variants=[VARIANT])
             campaigns.append(cid)
@@ -207,6 +212,24 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
             writer.writerow(["Email", "First Name"])
             writer.writerows([e, f"C{n}"] for n, e in enumerate(emails))
         stores.append((f"csv-file-leads/scale-csv{i}", CsvFileLeads(path=str(path))))
+        expected[stores[-1][0]] = _valid(emails)
+    for i in range(STORES_PER_KIND):
+        company = f"Scale {tag} hs{i}"
+        emails = [f"hs{i}.{n}.{tag}@example.com" for n in range(LEADS)] + ["hs-not-an-email"]
+        hubspot_sandbox.add_contacts(
+            [{"email": e, "firstname": f"H{n}", "company": company} for n, e in enumerate(emails)]
+        )
+        stores.append(
+            (
+                f"hubspot-contacts/scale-hs{i}",
+                HubSpotContacts(
+                    credentials=HubSpotCredentials(
+                        access_token=hubspot_sandbox.token, base_url=hubspot_sandbox.url
+                    ),
+                    filters=[("company", "=", company)],
+                ),
+            )
+        )
         expected[stores[-1][0]] = _valid(emails)
     by_campaign = {cid: store for cid, (store, _) in zip(campaigns, stores, strict=True)}
 
@@ -346,12 +369,14 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
         rate_limited = coldsend_sandbox.stats()["rate_limited"]
         assert rate_limited == 0, f"ColdSend answered 429 {rate_limited} times"
         assert sheets_sandbox.stats().get("rate_limited", 0) == 0
+        assert hubspot_sandbox.stats()["rate_limited"] == {}
         logs = {n: c.log.read_text(errors="replace") for n, c in prefect.children.items()}
         locked = [n for n, text in logs.items() if "database is locked" in text]
         assert not locked, f"'database is locked' in {locked}"
         assert "database is locked" not in postgres.log_text()
         for name, text in logs.items():
             assert api_key not in text, name
+            assert hubspot_sandbox.token not in text, name
 
     coldsend_sandbox.set_jobs(rows_per_second=jobs_before["rows_per_second"])
     print(
