@@ -17,6 +17,7 @@ from blocks import (
     HubSpotContacts,
     HubSpotCredentials,
     SalesforceCredentials,
+    SalesforceLeads,
 )
 from blocks.budgets import (
     HUBSPOT_LAG_SECONDS,
@@ -33,6 +34,7 @@ from connectors.leads import Lead
 from flows import budgets as flow_budgets
 from flows.budgets import ApiSpend, create_api_budgets, store_budget
 from sandbox.hubspot.fixtures import HubSpotSandbox
+from sandbox.salesforce.fixtures import SalesforceSandbox
 from sandbox.sheets.fixtures import SheetsSandbox
 from tests._stack import Stack
 
@@ -244,3 +246,27 @@ def test_every_hubspot_request_is_paid_for_searches_from_the_search_budget_too(
     ten, search = store.api_budgets()
     assert (ten.counts("api"), ten.counts("search")) == (True, True)
     assert (search.counts("api"), search.counts("search")) == (False, True)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["rest", "bulk"])
+def test_every_salesforce_api_request_is_paid_for_bulk_steps_and_pages_after_the_fact(
+    salesforce_sandbox: SalesforceSandbox, bulk: bool
+) -> None:
+    store = SalesforceLeads(
+        credentials=SalesforceCredentials(**salesforce_sandbox.connection_kwargs()),
+        bulk_threshold=50 if bulk else 10_000,
+    )
+    salesforce_sandbox.seed(120)
+    salesforce_sandbox.reset_stats()
+    tally = _Tally(store.api_budgets())
+
+    source = store.lead_source(tally)
+    read = list(source.read())
+
+    stats = salesforce_sandbox.stats()
+    assert len(read) == 120 and stats["api_usage"] >= 3  # describe, count, read
+    # Every request the org counts against its allocation, paid once: one before each
+    # call, the rest (query pages, the Bulk 2.0 job's steps and polls) right after.
+    assert sum(n for _, n in tally.takes) == stats["api_usage"]
+    if bulk:
+        assert any(n > 1 for _, n in tally.takes)  # a job's steps settled in one take
