@@ -135,6 +135,7 @@ class SalesforceCredentials(Block):
             login_url=self.login_url,
             api_version=self.api_version,
             shared_budget=shared_budget,
+            budgeted_allocation=self.daily_api_allocation if shared_budget else None,
         )
 
     def api_budgets(self) -> tuple[ApiBudget, ...]:

@@ -218,6 +218,7 @@ class SalesforceConnection:
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         shared_budget: SharedBudget | None = None,
+        budgeted_allocation: int | None = None,
     ) -> None:
         """Args:
         username / password / security_token: Password login (SOAP, or OAuth password grant
@@ -235,6 +236,8 @@ class SalesforceConnection:
             takes one request right before it runs (every retry is a call), and the
             requests it made beyond that one (query pages, Bulk 2.0 job steps and polls, a
             rerun after a renewed session) right after it.
+        budgeted_allocation: The daily allocation that budget was sized from: when the org
+            reports another (``Sforce-Limit-Info``), a warning says so, once.
         """
 
         def secret(value: str | SecretStr | None) -> SecretStr | None:
@@ -289,6 +292,8 @@ class SalesforceConnection:
         self._last = threading.local()
         self.shared_budget = shared_budget
         self._paid = 0  # requests paid to the shared budget so far
+        self.budgeted_allocation = budgeted_allocation
+        self._allocation_checked = False
         self._count_lock = threading.Lock()
         self.retry_policy = retry or SALESFORCE_RETRY_POLICY
         self._retrying = Retrying(self.retry_policy, sleep=sleep, rng=rng)
@@ -316,6 +321,17 @@ class SalesforceConnection:
         usage = parse_limit_info(response.headers.get("Sforce-Limit-Info"))
         if usage is not None:
             self.usage = usage
+            if self.budgeted_allocation is not None and not self._allocation_checked:
+                self._allocation_checked = True
+                if usage.limit != self.budgeted_allocation:
+                    logger.warning(
+                        "The Salesforce org reports a daily API allocation of %s requests; its "
+                        "shared budget is sized for %s: set daily_api_allocation=%s on the "
+                        "Salesforce Credentials block and deploy again.",
+                        f"{usage.limit:,}",
+                        f"{self.budgeted_allocation:,}",
+                        usage.limit,
+                    )
 
     # -- login ----------------------------------------------------------------------------------
 

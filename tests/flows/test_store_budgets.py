@@ -270,3 +270,22 @@ def test_every_salesforce_api_request_is_paid_for_bulk_steps_and_pages_after_the
     assert sum(n for _, n in tally.takes) == stats["api_usage"]
     if bulk:
         assert any(n > 1 for _, n in tally.takes)  # a job's steps settled in one take
+
+
+def test_an_org_reporting_another_allocation_than_its_budget_assumes_is_named_once(
+    salesforce_sandbox: SalesforceSandbox, caplog: pytest.LogCaptureFixture
+) -> None:
+    salesforce_sandbox.set_limits(daily_limit=100_000)
+    salesforce_sandbox.seed(5)
+    store = SalesforceLeads(
+        credentials=SalesforceCredentials(**salesforce_sandbox.connection_kwargs())
+    )
+    with caplog.at_level(logging.WARNING, logger="connectors.salesforce.connection"):
+        assert len(list(store.lead_source(_Tally(store.api_budgets())).read())) == 5
+        list(store.lead_source(None).read())  # no shared budget: nothing to say
+    said = [r.getMessage() for r in caplog.records if "daily API allocation" in r.getMessage()]
+    assert said == [
+        "The Salesforce org reports a daily API allocation of 100,000 requests; its shared "
+        "budget is sized for 15,000: set daily_api_allocation=100000 on the Salesforce "
+        "Credentials block and deploy again."
+    ]
