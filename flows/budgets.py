@@ -25,7 +25,7 @@ from typing import Any
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 
-from blocks.budgets import ApiBudget, ensure_api_budgets, take_api_budget
+from blocks.budgets import SLOTS_PER_REQUEST, ApiBudget, ensure_api_budgets, take_api_budget
 from blocks.coldsend import ColdSendCredentials
 from blocks.leads import LeadStore
 from connectors.coldsend import ColdSendClient
@@ -57,12 +57,24 @@ def _limits_exist(budgets: Sequence[ApiBudget]) -> bool:
         if known is not None:
             return known
         missing: list[str] = []
+        older: list[ApiBudget] = []
         with get_client(sync_client=True) as client:
-            for name in names:
+            for budget in budgets:
                 try:
-                    client.read_global_concurrency_limit_by_name(name)
+                    found = client.read_global_concurrency_limit_by_name(budget.name)
                 except ObjectNotFound:
-                    missing.append(name)
+                    missing.append(budget.name)
+                    continue
+                if found.limit < SLOTS_PER_REQUEST:
+                    # Made by a version counting one slot per request: too small for one
+                    # request now. Put in this version's units (same figures), as a deploy would.
+                    older.append(budget)
+        if older:
+            ensure_api_budgets(older)
+            logger.info(
+                "Shared API budgets %s were in an older version's units: updated.",
+                ", ".join(b.name for b in older),
+            )
         if missing:
             logger.warning(
                 "No shared API budget on this Prefect server (%s): requests are paced by this "

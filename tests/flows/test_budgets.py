@@ -137,3 +137,21 @@ def test_without_the_limits_tasks_run_paced_by_the_client_and_say_so_once(
     assert report.uploaded == 5
     warnings = [r.getMessage() for r in caplog.records if missing.name in r.getMessage()]
     assert len(warnings) == 1 and "prefect deploy" in warnings[0]
+
+
+def test_a_limit_left_in_an_older_versions_units_is_put_in_this_ones_before_use(
+    prefect_server: None,
+) -> None:
+    # Before SLOTS_PER_REQUEST, a budget of 10 requests was a limit of 10 slots: a take of
+    # one request (1,000 slots) would be refused as larger than the limit.
+    budget = ApiBudget(
+        name=f"test-older-{uuid.uuid4().hex[:8]}", capacity=10, per_second=1.5, description="x"
+    )
+    with get_client(sync_client=True) as client:
+        client.upsert_global_concurrency_limit_by_name(
+            budget.name, budget.capacity, slot_decay_per_second=budget.per_second
+        )
+    spend = flow_budgets.ApiSpend([budget])
+    spend.spend(3)
+    limit, decay, taken = _limit(budget.name)
+    assert (limit, decay) == (10, pytest.approx(1.5)) and 0 < taken <= 3
