@@ -177,8 +177,9 @@ def read_campaign_state(
     Requests, which also check the read scopes before anything is read from the lead store:
     one listing of the account's campaigns (campaigns:read; skipped when `view` is given) and
     one export of the campaign (leads:read). A campaign the listing shows empty is not
-    exported: leads:read is then checked by a probe, remembered per key for ten minutes. Other
-    campaigns' suppressed emails are not read here (see `CampaignState.suppressing`).
+    exported: leads:read is then checked by a probe, remembered per key for ten minutes by
+    every flow run of the server (`flows.scope_memory`). Other campaigns' suppressed emails
+    are not read here (see `CampaignState.suppressing`).
     leads:create is checked by the first upload itself, whose 403 comes before anything is
     imported.
 
