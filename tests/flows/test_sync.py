@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from prefect.client.orchestration import get_client
 
-from connectors.coldsend import ColdSendClient
+from connectors.coldsend import ColdSendClient, forget_upload_job_timings, upload_job_timing
+from connectors.coldsend.scopes import DEFAULT_MEMORY
 from flows.events import LEADS_SYNCED
 from flows.naming import artifact_key, slugify
 from flows.scope_memory import SCOPE_MEMORY
@@ -281,6 +282,13 @@ def test_other_campaigns_are_exported_only_when_a_lead_is_about_to_be_uploaded(
     assert suppressing >= 1 and exports == 1 + suppressing
 
 
+def as_a_new_process() -> None:
+    """Forget what this process remembers of keys and servers, as a new flow-run process."""
+    SCOPE_MEMORY.clear()
+    DEFAULT_MEMORY.clear()
+    forget_upload_job_timings()
+
+
 def test_first_syncs_and_unchanged_resyncs_make_the_fewest_coldsend_requests(
     stack: Stack, tmp_path: Path
 ) -> None:
@@ -312,7 +320,7 @@ def test_first_syncs_and_unchanged_resyncs_make_the_fewest_coldsend_requests(
 
     # The next flow run, as a process worker starts it (nothing remembered in the process):
     # what the first run saw of the key is shared through the Prefect server.
-    SCOPE_MEMORY.clear()
+    as_a_new_process()
     stack.coldsend.reset_stats()
     second = sync_leads_to_campaign(
         campaign_id=second_campaign, lead_store=store, coldsend=stack.coldsend_block
@@ -321,7 +329,7 @@ def test_first_syncs_and_unchanged_resyncs_make_the_fewest_coldsend_requests(
     assert stack.coldsend.stats()["requests"] == {api: 1, job_read: 1, upload: 1}
 
     # Unchanged: the listing and the campaign's export, nothing else (no scope checks).
-    SCOPE_MEMORY.clear()
+    as_a_new_process()
     stack.coldsend.reset_stats()
     again = sync_leads_to_campaign(
         campaign_id=first_campaign, lead_store=store, coldsend=stack.coldsend_block
@@ -427,6 +435,8 @@ def test_task_runs_grow_with_chunks_not_leads(stack: Stack, tmp_path: Path) -> N
     # One state read, then one upload and one wait per part: nothing per lead.
     assert len(names) == 1 + 2 * parts, names
     assert len(stack.campaign_emails(campaign_id)) == count
+    # The waits learned the server's import speed, for the first reads of later jobs.
+    assert upload_job_timing(stack.coldsend.base_url.rstrip("/")).rows_per_second
 
 
 def test_a_finished_campaign_syncs_to_nothing_to_do_but_refuses_new_leads(
