@@ -109,8 +109,9 @@ def _scale_prefect_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
     config["deployments"] = deployments
     config.pop("definitions", None)
     # Each generated deployment names its own campaign and store: of the build steps keep the
-    # ones creating the key's shared budget and crash detection (not the check of
-    # COLDSEND_CAMPAIGN_ID & co.); runs killed before their first heartbeat are crashed after
+    # ones creating the shared budgets and crash detection (not the check of
+    # COLDSEND_CAMPAIGN_ID & co.), the budgets' step given each sync's own lead store (a
+    # deployment's own build replaces the file's, as for a user deploying several stores); runs killed before their first heartbeat are crashed after
     # NEVER_STARTED here, not the shipped 10 minutes.
     build = []
     for step in config["build"]:
@@ -121,6 +122,14 @@ def _scale_prefect_yaml(path: Path, syncs: list[tuple[str, str, str]]) -> Path:
         if "app.steps.require_values" not in step:
             build.append(step)
     config["build"] = build
+    for sync in deployments[:-1]:
+        sync["build"] = [
+            {name: {**args, "lead_store": sync["parameters"]["lead_store"]}}
+            if name == "flows.budgets.create_api_budgets"
+            else {name: args}
+            for step in build
+            for name, args in step.items()
+        ]
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
 
@@ -265,11 +274,16 @@ def test_twelve_syncs_on_postgres_with_three_workers_survive_a_killed_worker(
         assert never["trigger"]["within"] == NEVER_STARTED.total_seconds()
         launch_dep = prefect.deployment(*LAUNCH)
         assert launch_dep["work_pool_name"] == POOL
-        # The deploy's build step created the key's shared budget.
-        for budget in coldsend_budgets(api_key):
+        # The deploy's build steps created the shared budgets: the key's, and those of the
+        # Salesforce org, the Google user and the HubSpot app the stores read.
+        budgets = {b.name: b for b in coldsend_budgets(api_key)}
+        for _, block in stores:
+            budgets.update((b.name, b) for b in block.api_budgets())  # type: ignore[attr-defined]
+        assert {n.split("-")[0] for n in budgets} == {"coldsend", "salesforce", "google", "hubspot"}
+        for budget in budgets.values():
             limit = prefect.get(f"/v2/concurrency_limits/{budget.name}")
-            assert limit["limit"] == budget.capacity
-            assert limit["slot_decay_per_second"] == pytest.approx(budget.per_second)
+            assert limit["limit"] == budget.limit_slots
+            assert limit["slot_decay_per_second"] == pytest.approx(budget.decay_slots)
         deployed = time.monotonic()
 
         workers = [f"worker-{n}" for n in range(WORKERS)]
