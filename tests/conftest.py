@@ -46,6 +46,32 @@ def _no_heartbeats_in_process() -> Iterator[None]:
         yield
 
 
+@pytest.fixture
+def limits_and_automations_made_here_removed(prefect_server: None) -> Iterator[None]:
+    """Delete the global concurrency limits and automations the test made, when it ends.
+
+    For tests that run the deploy steps against the session's Prefect test server: the
+    stack's ColdSend key and stores serve every later test, and their budgets left on the
+    server (the key's hourly one: 500 requests, then 500 an hour) would pace those tests'
+    requests for the rest of the session.
+    """
+    from prefect.client.orchestration import get_client
+
+    def present() -> tuple[set[str], set[object]]:
+        with get_client(sync_client=True) as client:
+            limits = {limit.name for limit in client.read_global_concurrency_limits(limit=200)}
+            return limits, {automation.id for automation in client.read_automations()}
+
+    limits_before, automations_before = present()
+    yield
+    limits_after, automations_after = present()
+    with get_client(sync_client=True) as client:
+        for name in limits_after - limits_before:
+            client.delete_global_concurrency_limit_by_name(name)
+        for automation_id in automations_after - automations_before:
+            client.delete_automation(automation_id)  # type: ignore[arg-type]
+
+
 LOGO_FILE = Path(__file__).resolve().parent.parent / "blocks" / "logo.png"
 
 

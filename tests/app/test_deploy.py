@@ -81,6 +81,7 @@ def test_serve_reads_prefect_yaml_instead_of_a_mirror() -> None:
         deployments_from_prefect_yaml({"COLDSEND_CAMPAIGN_ID": "c-1", "COLDSEND_BLOCK": ""})
 
 
+@pytest.mark.usefixtures("limits_and_automations_made_here_removed")
 def test_deploy_makes_a_deployment_set_per_sync_and_refuses_an_invalid_file(
     stack: Stack, tmp_path: Path
 ) -> None:

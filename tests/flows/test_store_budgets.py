@@ -112,6 +112,7 @@ def _limit(name: str) -> tuple[float, float]:
     return found.limit / SLOTS_PER_REQUEST, found.slot_decay_per_second / SLOTS_PER_REQUEST
 
 
+@pytest.mark.usefixtures("limits_and_automations_made_here_removed")
 def test_the_deploy_step_creates_the_budgets_of_the_deployed_lead_store(stack: Stack) -> None:
     sheet = stack.sheet_store(stack.sheets.create_spreadsheet())
     salesforce = stack.salesforce_store()
