@@ -42,6 +42,7 @@ __all__ = [
 MISSED_BEATS = 3
 NEVER_STARTED = timedelta(minutes=10)
 PREFIX = "prefect-coldsend: "
+_RERUN = "Run it again (its work reconciles: nothing is lost or doubled)."
 _ENDED = frozenset(
     {
         "prefect.flow-run.Completed",
@@ -122,9 +123,6 @@ def crash_detection_automations(
             "worker that claimed it died.",
         ),
     ]
-
-
-_RERUN = "Run it again (its work reconciles: nothing is lost or doubled)."
 
 
 def ensure_crash_detection(
